@@ -1,0 +1,635 @@
+package dev.oialr4j.backend;
+
+import dev.oialr4j.tensor.Device;
+import dev.oialr4j.tensor.HostStorage;
+import dev.oialr4j.tensor.Shape;
+import dev.oialr4j.tensor.Tensor;
+import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The host backend: Vector-API loops, multi-threaded over a fixed pool. Large elementwise ops are split
+ * into contiguous chunks per thread; row ops are split over rows. Results do not depend on the thread
+ * count except where a reduction's summation order does (reductions accumulate in double, per row or
+ * per fixed-size block, so they are deterministic for a given thread count and input).
+ */
+public final class CpuBackend implements Backend {
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    /** Elements below which an elementwise op stays on the calling thread. */
+    private static final int GRAIN = 1 << 15;
+    private static final float GELU_C = (float) Math.sqrt(2.0 / Math.PI);
+    private static final float GELU_A = 0.044715f;
+
+    private final Parallel parallel;
+    private final CpuGemm gemm;
+
+    public CpuBackend(int threads) {
+        this.parallel = new Parallel(threads);
+        this.gemm = new CpuGemm(parallel);
+    }
+
+    /** All available processors. */
+    public CpuBackend() {
+        this(Runtime.getRuntime().availableProcessors());
+    }
+
+    public int threads() {
+        return parallel.threads();
+    }
+
+    public Parallel parallel() {
+        return parallel;
+    }
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    @Override
+    public Device device() {
+        return Device.CPU;
+    }
+
+    // ---- memory -------------------------------------------------------------------------------
+
+    @Override
+    public Tensor zeros(int... dims) {
+        return Tensor.zeros(dims);
+    }
+
+    @Override
+    public Tensor fromHost(float[] data, int... dims) {
+        Shape s = Shape.of(dims);
+        if (s.size() != data.length) {
+            throw new IllegalArgumentException(
+                    "host array of " + data.length + " elements does not fit shape " + s);
+        }
+        return new Tensor(new HostStorage(data.clone()), s);
+    }
+
+    @Override
+    public float[] toHost(Tensor t) {
+        return t.data().clone();
+    }
+
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        sameSize("copy", src, dst);
+        System.arraycopy(src.data(), 0, dst.data(), 0, src.size());
+    }
+
+    @Override
+    public void fill(Tensor t, float value) {
+        Arrays.fill(t.data(), value);
+    }
+
+    // ---- BLAS-like ----------------------------------------------------------------------------
+
+    @Override
+    public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
+        int m = transA ? a.cols() : a.rows();
+        int ka = transA ? a.rows() : a.cols();
+        int kb = transB ? b.cols() : b.rows();
+        int n = transB ? b.rows() : b.cols();
+        if (ka != kb || c.rows() != m || c.cols() != n) {
+            throw new IllegalArgumentException("gemm shapes do not match: op(A) from " + a.shape()
+                    + (transA ? "ᵀ" : "") + ", op(B) from " + b.shape() + (transB ? "ᵀ" : "")
+                    + ", C " + c.shape());
+        }
+        gemm.sgemm(transA, transB, m, n, ka, alpha, a.data(), 0, a.cols(), b.data(), 0, b.cols(),
+                beta, c.data(), 0, c.cols());
+    }
+
+    @Override
+    public void axpby(float alpha, Tensor x, float beta, Tensor y) {
+        sameSize("axpby", x, y);
+        float[] xs = x.data();
+        float[] ys = y.data();
+        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+            int i = from;
+            for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
+                FloatVector xv = FloatVector.fromArray(S, xs, i);
+                FloatVector yv = FloatVector.fromArray(S, ys, i);
+                xv.mul(alpha).add(yv.mul(beta)).intoArray(ys, i);
+            }
+            for (; i < to; i++) {
+                ys[i] = alpha * xs[i] + beta * ys[i];
+            }
+        });
+    }
+
+    // ---- elementwise ----------------------------------------------------------------------------
+
+    @Override
+    public void add(Tensor a, Tensor b, Tensor out) {
+        sameShape("add", a, b);
+        sameShape("add", a, out);
+        binary(a.data(), b.data(), out.data(), VectorOperators.ADD);
+    }
+
+    @Override
+    public void mul(Tensor a, Tensor b, Tensor out) {
+        sameShape("mul", a, b);
+        sameShape("mul", a, out);
+        binary(a.data(), b.data(), out.data(), VectorOperators.MUL);
+    }
+
+    private void binary(float[] a, float[] b, float[] out, VectorOperators.Binary op) {
+        parallel.forRange(a.length, GRAIN, (from, to) -> {
+            int i = from;
+            for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
+                FloatVector.fromArray(S, a, i).lanewise(op, FloatVector.fromArray(S, b, i)).intoArray(out, i);
+            }
+            for (; i < to; i++) {
+                out[i] = op == VectorOperators.ADD ? a[i] + b[i] : a[i] * b[i];
+            }
+        });
+    }
+
+    @Override
+    public void scale(Tensor x, float alpha, Tensor out) {
+        sameShape("scale", x, out);
+        float[] xs = x.data();
+        float[] os = out.data();
+        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+            int i = from;
+            for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
+                FloatVector.fromArray(S, xs, i).mul(alpha).intoArray(os, i);
+            }
+            for (; i < to; i++) {
+                os[i] = alpha * xs[i];
+            }
+        });
+    }
+
+    @Override
+    public void addRowVector(Tensor x, Tensor bias, Tensor out) {
+        sameShape("addRowVector", x, out);
+        int cols = x.cols();
+        if (bias.size() != cols) {
+            throw new IllegalArgumentException("bias " + bias.shape() + " does not match the columns of " + x.shape());
+        }
+        float[] xs = x.data();
+        float[] bs = bias.data();
+        float[] os = out.data();
+        parallel.forRange(x.rows(), Math.max(1, GRAIN / Math.max(1, cols)), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                int off = r * cols;
+                int j = 0;
+                for (int bound = S.loopBound(cols); j < bound; j += L) {
+                    FloatVector.fromArray(S, xs, off + j).add(FloatVector.fromArray(S, bs, j)).intoArray(os, off + j);
+                }
+                for (; j < cols; j++) {
+                    os[off + j] = xs[off + j] + bs[j];
+                }
+            }
+        });
+    }
+
+    @Override
+    public void relu(Tensor x, Tensor out) {
+        sameShape("relu", x, out);
+        float[] xs = x.data();
+        float[] os = out.data();
+        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+            int i = from;
+            for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
+                FloatVector.fromArray(S, xs, i).max(0f).intoArray(os, i);
+            }
+            for (; i < to; i++) {
+                os[i] = Math.max(xs[i], 0f);
+            }
+        });
+    }
+
+    @Override
+    public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
+        sameShape("reluBackward", x, dy);
+        sameShape("reluBackward", x, dx);
+        float[] xs = x.data();
+        float[] gs = dy.data();
+        float[] os = dx.data();
+        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+            int i = from;
+            for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
+                VectorMask<Float> pos = FloatVector.fromArray(S, xs, i).compare(VectorOperators.GT, 0f);
+                FloatVector.zero(S).blend(FloatVector.fromArray(S, gs, i), pos).intoArray(os, i);
+            }
+            for (; i < to; i++) {
+                os[i] = xs[i] > 0f ? gs[i] : 0f;
+            }
+        });
+    }
+
+    @Override
+    public void gelu(Tensor x, Tensor out) {
+        sameShape("gelu", x, out);
+        float[] xs = x.data();
+        float[] os = out.data();
+        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+            int i = from;
+            for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
+                FloatVector v = FloatVector.fromArray(S, xs, i);
+                FloatVector inner = v.mul(v).mul(GELU_A).add(1f).mul(v).mul(GELU_C);
+                v.mul(0.5f).mul(inner.lanewise(VectorOperators.TANH).add(1f)).intoArray(os, i);
+            }
+            for (; i < to; i++) {
+                float v = xs[i];
+                os[i] = 0.5f * v * (1f + (float) Math.tanh(GELU_C * (v + GELU_A * v * v * v)));
+            }
+        });
+    }
+
+    @Override
+    public void geluBackward(Tensor x, Tensor dy, Tensor dx) {
+        sameShape("geluBackward", x, dy);
+        sameShape("geluBackward", x, dx);
+        float[] xs = x.data();
+        float[] gs = dy.data();
+        float[] os = dx.data();
+        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+            int i = from;
+            for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
+                FloatVector v = FloatVector.fromArray(S, xs, i);
+                FloatVector v2 = v.mul(v);
+                FloatVector t = v2.mul(GELU_A).add(1f).mul(v).mul(GELU_C).lanewise(VectorOperators.TANH);
+                // d/dx [0.5 x (1 + t)] = 0.5 (1 + t) + 0.5 x (1 - t²) c (1 + 3 a x²)
+                FloatVector sech2 = t.mul(t).neg().add(1f);
+                FloatVector d = t.add(1f).mul(0.5f)
+                        .add(v.mul(0.5f).mul(sech2).mul(v2.mul(3f * GELU_A).add(1f)).mul(GELU_C));
+                d.mul(FloatVector.fromArray(S, gs, i)).intoArray(os, i);
+            }
+            for (; i < to; i++) {
+                float v = xs[i];
+                float t = (float) Math.tanh(GELU_C * (v + GELU_A * v * v * v));
+                float d = 0.5f * (1f + t) + 0.5f * v * (1f - t * t) * GELU_C * (1f + 3f * GELU_A * v * v);
+                os[i] = d * gs[i];
+            }
+        });
+    }
+
+    @Override
+    public void dropout(Tensor x, float p, long seed, Tensor mask, Tensor out) {
+        sameShape("dropout", x, mask);
+        sameShape("dropout", x, out);
+        if (!(p >= 0f && p < 1f)) {
+            throw new IllegalArgumentException("dropout probability must be in [0, 1), got " + p);
+        }
+        float[] xs = x.data();
+        float[] ms = mask.data();
+        float[] os = out.data();
+        float keepScale = 1f / (1f - p);
+        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                float m = CounterRandom.uniform(seed, i) >= p ? keepScale : 0f;
+                ms[i] = m;
+                os[i] = xs[i] * m;
+            }
+        });
+    }
+
+    // ---- reductions -----------------------------------------------------------------------------
+
+    @Override
+    public void sumRows(Tensor x, Tensor out) {
+        int rows = x.rows();
+        int cols = x.cols();
+        if (out.size() != cols) {
+            throw new IllegalArgumentException("sumRows output " + out.shape() + " must have " + cols
+                    + " elements for input " + x.shape());
+        }
+        float[] xs = x.data();
+        float[] os = out.data();
+        // Split over columns so each output element is owned by one thread and summed in row order.
+        int colBlocks = Math.max(1, Math.min(parallel.threads(), cols / (4 * L)));
+        parallel.forChunks(colBlocks, (blk, count) -> {
+            int c0 = (int) ((long) cols * blk / count);
+            int c1 = (int) ((long) cols * (blk + 1) / count);
+            int width = c1 - c0;
+            float[] acc = new float[width];
+            for (int r = 0; r < rows; r++) {
+                int off = r * cols + c0;
+                int j = 0;
+                for (int bound = S.loopBound(width); j < bound; j += L) {
+                    FloatVector.fromArray(S, acc, j).add(FloatVector.fromArray(S, xs, off + j)).intoArray(acc, j);
+                }
+                for (; j < width; j++) {
+                    acc[j] += xs[off + j];
+                }
+            }
+            System.arraycopy(acc, 0, os, c0, width);
+        });
+    }
+
+    @Override
+    public void sumCols(Tensor x, Tensor out) {
+        int rows = x.rows();
+        int cols = x.cols();
+        if (out.size() != rows) {
+            throw new IllegalArgumentException("sumCols output " + out.shape() + " must have " + rows
+                    + " elements for input " + x.shape());
+        }
+        float[] xs = x.data();
+        float[] os = out.data();
+        parallel.forRange(rows, Math.max(1, GRAIN / Math.max(1, cols)), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                os[r] = (float) rowSum(xs, r * cols, cols);
+            }
+        });
+    }
+
+    @Override
+    public double sum(Tensor x) {
+        float[] xs = x.data();
+        return blockedSum(xs, false);
+    }
+
+    @Override
+    public double sumSquares(Tensor x) {
+        return blockedSum(x.data(), true);
+    }
+
+    /** Sums in fixed blocks of 4096 so the result does not depend on the thread count. */
+    private double blockedSum(float[] xs, boolean squares) {
+        final int block = 4096;
+        int blocks = (xs.length + block - 1) / block;
+        double[] partial = new double[blocks];
+        parallel.forRange(blocks, 8, (b0, b1) -> {
+            for (int b = b0; b < b1; b++) {
+                int from = b * block;
+                int len = Math.min(block, xs.length - from);
+                partial[b] = squares ? rowSumSquares(xs, from, len) : rowSum(xs, from, len);
+            }
+        });
+        double total = 0;
+        for (double p : partial) {
+            total += p;
+        }
+        return total;
+    }
+
+    private static double rowSum(float[] xs, int off, int len) {
+        FloatVector acc = FloatVector.zero(S);
+        int j = 0;
+        // Float vector lanes over at most a few thousand elements, then double across lanes: enough
+        // precision for losses and norms while keeping the loop vectorised.
+        for (int bound = S.loopBound(len); j < bound; j += L) {
+            acc = acc.add(FloatVector.fromArray(S, xs, off + j));
+        }
+        double s = 0;
+        for (int l = 0; l < L; l++) {
+            s += acc.lane(l);
+        }
+        for (; j < len; j++) {
+            s += xs[off + j];
+        }
+        return s;
+    }
+
+    private static double rowSumSquares(float[] xs, int off, int len) {
+        FloatVector acc = FloatVector.zero(S);
+        int j = 0;
+        for (int bound = S.loopBound(len); j < bound; j += L) {
+            FloatVector v = FloatVector.fromArray(S, xs, off + j);
+            acc = v.fma(v, acc);
+        }
+        double s = 0;
+        for (int l = 0; l < L; l++) {
+            s += acc.lane(l);
+        }
+        for (; j < len; j++) {
+            s += (double) xs[off + j] * xs[off + j];
+        }
+        return s;
+    }
+
+    @Override
+    public int[] argmaxRows(Tensor x) {
+        int rows = x.rows();
+        int cols = x.cols();
+        float[] xs = x.data();
+        int[] out = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            int off = r * cols;
+            int best = 0;
+            float bv = xs[off];
+            for (int j = 1; j < cols; j++) {
+                float v = xs[off + j];
+                if (v > bv || (Float.isNaN(v) && !Float.isNaN(bv))) {
+                    bv = v;
+                    best = j;
+                }
+            }
+            out[r] = best;
+        }
+        return out;
+    }
+
+    // ---- softmax and losses ---------------------------------------------------------------------
+
+    @Override
+    public void softmaxRows(Tensor x, Tensor out) {
+        sameShape("softmaxRows", x, out);
+        rowSoftmax(x, out, false);
+    }
+
+    @Override
+    public void logSoftmaxRows(Tensor x, Tensor out) {
+        sameShape("logSoftmaxRows", x, out);
+        rowSoftmax(x, out, true);
+    }
+
+    private void rowSoftmax(Tensor x, Tensor out, boolean log) {
+        int cols = x.cols();
+        float[] xs = x.data();
+        float[] os = out.data();
+        parallel.forRange(x.rows(), Math.max(1, GRAIN / Math.max(1, cols)), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                int off = r * cols;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < cols; j++) {
+                    max = Math.max(max, xs[off + j]);
+                }
+                double z = 0;
+                for (int j = 0; j < cols; j++) {
+                    z += Math.exp(xs[off + j] - max);
+                }
+                if (log) {
+                    float logZ = (float) Math.log(z) + max;
+                    for (int j = 0; j < cols; j++) {
+                        os[off + j] = xs[off + j] - logZ;
+                    }
+                } else {
+                    float inv = (float) (1.0 / z);
+                    for (int j = 0; j < cols; j++) {
+                        os[off + j] = (float) Math.exp(xs[off + j] - max) * inv;
+                    }
+                }
+            }
+        });
+    }
+
+    @Override
+    public double crossEntropy(Tensor logits, int[] labels, float smoothing, Tensor probs) {
+        sameShape("crossEntropy", logits, probs);
+        int rows = logits.rows();
+        int cols = logits.cols();
+        checkLabels(labels, rows, cols);
+        float[] xs = logits.data();
+        float[] ps = probs.data();
+        double[] rowLoss = new double[rows];
+        parallel.forRange(rows, Math.max(1, GRAIN / Math.max(1, cols)), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                int off = r * cols;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < cols; j++) {
+                    max = Math.max(max, xs[off + j]);
+                }
+                double z = 0;
+                double sumShifted = 0;
+                for (int j = 0; j < cols; j++) {
+                    double s = xs[off + j] - max;
+                    z += Math.exp(s);
+                    sumShifted += s;
+                }
+                double logZ = Math.log(z);
+                double nll = -((xs[off + labels[r]] - max) - logZ);
+                double uniform = -(sumShifted / cols - logZ);
+                rowLoss[r] = (1.0 - smoothing) * nll + smoothing * uniform;
+                double inv = 1.0 / z;
+                for (int j = 0; j < cols; j++) {
+                    ps[off + j] = (float) (Math.exp(xs[off + j] - max) * inv);
+                }
+            }
+        });
+        double total = 0;
+        for (double l : rowLoss) {
+            total += l;
+        }
+        return rows == 0 ? 0 : total / rows;
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor probs, int[] labels, float smoothing, float scale, Tensor dLogits) {
+        sameShape("crossEntropyBackward", probs, dLogits);
+        int rows = probs.rows();
+        int cols = probs.cols();
+        checkLabels(labels, rows, cols);
+        float[] ps = probs.data();
+        float[] ds = dLogits.data();
+        float off = smoothing / cols;
+        for (int r = 0; r < rows; r++) {
+            int base = r * cols;
+            for (int j = 0; j < cols; j++) {
+                float target = off + (j == labels[r] ? 1f - smoothing : 0f);
+                ds[base + j] = scale * (ps[base + j] - target);
+            }
+        }
+    }
+
+    private static void checkLabels(int[] labels, int rows, int cols) {
+        if (labels.length != rows) {
+            throw new IllegalArgumentException(labels.length + " labels for " + rows + " rows of logits");
+        }
+        for (int l : labels) {
+            if (l < 0 || l >= cols) {
+                throw new IllegalArgumentException("label " + l + " is outside [0, " + cols + ")");
+            }
+        }
+    }
+
+    // ---- optimizer updates ----------------------------------------------------------------------
+
+    @Override
+    public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
+            float eps, float weightDecay, long step) {
+        sameShape("adamwStep", param, grad);
+        sameShape("adamwStep", param, m);
+        sameShape("adamwStep", param, v);
+        if (step < 1) {
+            throw new IllegalArgumentException("Adam step count must be >= 1, got " + step);
+        }
+        float[] ps = param.data();
+        float[] gs = grad.data();
+        float[] ms = m.data();
+        float[] vs = v.data();
+        float decay = 1f - lr * weightDecay;
+        float bc1 = (float) (1.0 - Math.pow(beta1, step));
+        float bc2 = (float) (1.0 - Math.pow(beta2, step));
+        float stepSize = lr / bc1;
+        float invSqrtBc2 = (float) (1.0 / Math.sqrt(bc2));
+        float b1c = 1f - beta1;
+        float b2c = 1f - beta2;
+        parallel.forRange(ps.length, GRAIN, (from, to) -> {
+            int i = from;
+            for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
+                FloatVector g = FloatVector.fromArray(S, gs, i);
+                FloatVector mv = FloatVector.fromArray(S, ms, i).mul(beta1).add(g.mul(b1c));
+                FloatVector vv = FloatVector.fromArray(S, vs, i).mul(beta2).add(g.mul(g).mul(b2c));
+                mv.intoArray(ms, i);
+                vv.intoArray(vs, i);
+                FloatVector denom = vv.sqrt().mul(invSqrtBc2).add(eps);
+                FloatVector p = FloatVector.fromArray(S, ps, i).mul(decay);
+                p.sub(mv.div(denom).mul(stepSize)).intoArray(ps, i);
+            }
+            for (; i < to; i++) {
+                float g = gs[i];
+                ms[i] = beta1 * ms[i] + b1c * g;
+                vs[i] = beta2 * vs[i] + b2c * g * g;
+                float denom = (float) Math.sqrt(vs[i]) * invSqrtBc2 + eps;
+                ps[i] = ps[i] * decay - stepSize * ms[i] / denom;
+            }
+        });
+    }
+
+    @Override
+    public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, boolean nesterov,
+            float weightDecay, boolean firstStep) {
+        sameShape("sgdStep", param, grad);
+        if (momentum != 0f) {
+            if (buf == null) {
+                throw new IllegalArgumentException("SGD with momentum needs a momentum buffer");
+            }
+            sameShape("sgdStep", param, buf);
+        }
+        float[] ps = param.data();
+        float[] gs = grad.data();
+        float[] bs = momentum != 0f ? buf.data() : null;
+        parallel.forRange(ps.length, GRAIN, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                float g = gs[i] + weightDecay * ps[i];
+                if (bs != null) {
+                    float b = firstStep ? g : momentum * bs[i] + g;
+                    bs[i] = b;
+                    g = nesterov ? g + momentum * b : b;
+                }
+                ps[i] -= lr * g;
+            }
+        });
+    }
+
+    // ---- checks -------------------------------------------------------------------------------
+
+    private static void sameShape(String op, Tensor a, Tensor b) {
+        if (!a.shape().equals(b.shape())) {
+            throw new IllegalArgumentException(op + ": shapes " + a.shape() + " and " + b.shape() + " differ");
+        }
+    }
+
+    private static void sameSize(String op, Tensor a, Tensor b) {
+        if (a.size() != b.size()) {
+            throw new IllegalArgumentException(op + ": sizes of " + a.shape() + " and " + b.shape() + " differ");
+        }
+    }
+
+    @Override
+    public void close() {
+        parallel.close();
+    }
+}

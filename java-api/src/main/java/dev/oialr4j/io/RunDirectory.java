@@ -1,0 +1,77 @@
+package dev.oialr4j.io;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Map;
+
+/**
+ * A run's output folder: {@code config.json} (settings), {@code metrics.jsonl} (one JSON object per line,
+ * appended and flushed as training goes, so a crashed run keeps what it logged) and {@code summary.json}.
+ */
+public final class RunDirectory implements AutoCloseable {
+
+    private final Path dir;
+    private final BufferedWriter metrics;
+
+    private RunDirectory(Path dir) throws IOException {
+        this.dir = dir;
+        Files.createDirectories(dir);
+        this.metrics = Files.newBufferedWriter(dir.resolve("metrics.jsonl"), StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
+    }
+
+    /** Creates (or reuses) {@code dir}; an existing metrics file is replaced. */
+    public static RunDirectory create(Path dir) {
+        try {
+            return new RunDirectory(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create run directory " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    public Path path() {
+        return dir;
+    }
+
+    public void writeConfig(Map<String, ?> config) {
+        writeJson("config.json", config);
+    }
+
+    public void writeSummary(Map<String, ?> summary) {
+        writeJson("summary.json", summary);
+    }
+
+    /** Appends one record to metrics.jsonl and flushes it. */
+    public synchronized void appendMetrics(Map<String, ?> record) {
+        try {
+            metrics.write(Json.write(record));
+            metrics.newLine();
+            metrics.flush();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + dir.resolve("metrics.jsonl") + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void writeJson(String name, Map<String, ?> value) {
+        Path p = dir.resolve(name);
+        try {
+            Files.writeString(p, Json.write(value) + "\n", StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + p + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            metrics.close();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot close " + dir.resolve("metrics.jsonl") + ": " + e.getMessage(), e);
+        }
+    }
+}

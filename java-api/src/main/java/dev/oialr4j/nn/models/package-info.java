@@ -1,0 +1,2 @@
+/** Ready-made models with builders. */
+package dev.oialr4j.nn.models;

@@ -1,0 +1,2 @@
+/** Modules: named parameters and submodules, dense layers, activations, and the models built from them. */
+package dev.oialr4j.nn;

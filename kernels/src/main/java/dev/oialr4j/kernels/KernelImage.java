@@ -1,0 +1,47 @@
+package dev.oialr4j.kernels;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The fatbin built from {@code src/main/cuda} and the names of the kernels it exports. A build without
+ * nvcc has no fatbin; callers then report the kernels as missing instead of failing.
+ */
+public final class KernelImage {
+
+    /** Class-path location of the fatbin. */
+    public static final String RESOURCE = "dev/oialr4j/kernels/oialr4j.fatbin";
+
+    /** The first four bytes of a fatbin file as nvcc writes it: 0xBA55ED50, little-endian. */
+    public static final int FATBIN_MAGIC = 0xBA55ED50;
+
+    /** Entry points of elementwise.cu, by the names {@code cuModuleGetFunction} looks up. */
+    public static final List<String> KERNEL_NAMES = List.of("bias_relu_forward", "bias_relu_backward", "bias_grad");
+
+    private KernelImage() {
+    }
+
+    /** The fatbin's bytes, or empty when this build has none (it was built without nvcc). */
+    public static Optional<byte[]> fatbin() {
+        try (InputStream in = KernelImage.class.getClassLoader().getResourceAsStream(RESOURCE)) {
+            if (in == null) {
+                return Optional.empty();
+            }
+            return Optional.of(in.readAllBytes());
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not read the kernel resource " + RESOURCE, e);
+        }
+    }
+
+    /** Whether {@code image} starts with the fatbin magic number. */
+    public static boolean hasFatbinMagic(byte[] image) {
+        if (image.length < 4) {
+            return false;
+        }
+        int magic = (image[0] & 0xFF) | (image[1] & 0xFF) << 8 | (image[2] & 0xFF) << 16 | (image[3] & 0xFF) << 24;
+        return magic == FATBIN_MAGIC;
+    }
+}
