@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code oialr4j} command. */
 @Command(name = "oialr4j", mixinStandardHelpOptions = true, version = "oialr4j 0.1.0",
         description = "Train low-rank neural networks with OIALR.",
-        subcommands = {TrainCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, CompareCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     public static void main(String[] args) {

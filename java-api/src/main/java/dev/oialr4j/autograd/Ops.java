@@ -102,6 +102,13 @@ public final class Ops {
         }, x, w, bias);
     }
 
+    /** A view of {@code x} with another shape of the same size; the gradient is reshaped back. */
+    public Variable reshape(Variable x, int... dims) {
+        Tensor y = x.value().reshape(dims);
+        int[] original = x.dims();
+        return tape.record(y, dy -> tape.accumulate(x, dy.reshape(original)), x);
+    }
+
     /** out[i, j] = x[i, j] + b[j]. */
     public Variable addRowVector(Variable x, Variable b) {
         Tensor y = be.zeros(x.dims());

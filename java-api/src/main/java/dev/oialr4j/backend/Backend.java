@@ -86,10 +86,14 @@ public interface Backend extends AutoCloseable {
     /** out[i] = sum over columns j of x[i, j]. */
     void sumCols(Tensor x, Tensor out);
 
-    /** Sum of all elements, accumulated in double. */
+    /**
+     * Sum of all elements. Implementations may sum short runs in float (at most a few thousand elements
+     * per partial sum) but combine the partial sums in double; the order is fixed, so the result does not
+     * depend on the thread count.
+     */
     double sum(Tensor x);
 
-    /** Sum of squares of all elements, accumulated in double. */
+    /** Sum of squares of all elements, accumulated like {@link #sum}. */
     double sumSquares(Tensor x);
 
     /** Index of the largest element of each row of the 2-D view; ties go to the lowest index. */

@@ -111,7 +111,7 @@ public final class CpuBackend implements Backend {
         sameSize("axpby", x, y);
         float[] xs = x.data();
         float[] ys = y.data();
-        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+        forElements(xs.length, (from, to) -> {
             int i = from;
             for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
                 FloatVector xv = FloatVector.fromArray(S, xs, i);
@@ -141,7 +141,7 @@ public final class CpuBackend implements Backend {
     }
 
     private void binary(float[] a, float[] b, float[] out, VectorOperators.Binary op) {
-        parallel.forRange(a.length, GRAIN, (from, to) -> {
+        forElements(a.length, (from, to) -> {
             int i = from;
             for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
                 FloatVector.fromArray(S, a, i).lanewise(op, FloatVector.fromArray(S, b, i)).intoArray(out, i);
@@ -157,7 +157,7 @@ public final class CpuBackend implements Backend {
         sameShape("scale", x, out);
         float[] xs = x.data();
         float[] os = out.data();
-        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+        forElements(xs.length, (from, to) -> {
             int i = from;
             for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
                 FloatVector.fromArray(S, xs, i).mul(alpha).intoArray(os, i);
@@ -197,7 +197,7 @@ public final class CpuBackend implements Backend {
         sameShape("relu", x, out);
         float[] xs = x.data();
         float[] os = out.data();
-        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+        forElements(xs.length, (from, to) -> {
             int i = from;
             for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
                 FloatVector.fromArray(S, xs, i).max(0f).intoArray(os, i);
@@ -215,7 +215,7 @@ public final class CpuBackend implements Backend {
         float[] xs = x.data();
         float[] gs = dy.data();
         float[] os = dx.data();
-        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+        forElements(xs.length, (from, to) -> {
             int i = from;
             for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
                 VectorMask<Float> pos = FloatVector.fromArray(S, xs, i).compare(VectorOperators.GT, 0f);
@@ -232,7 +232,7 @@ public final class CpuBackend implements Backend {
         sameShape("gelu", x, out);
         float[] xs = x.data();
         float[] os = out.data();
-        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+        forElements(xs.length, (from, to) -> {
             int i = from;
             for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
                 FloatVector v = FloatVector.fromArray(S, xs, i);
@@ -253,7 +253,7 @@ public final class CpuBackend implements Backend {
         float[] xs = x.data();
         float[] gs = dy.data();
         float[] os = dx.data();
-        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+        forElements(xs.length, (from, to) -> {
             int i = from;
             for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
                 FloatVector v = FloatVector.fromArray(S, xs, i);
@@ -285,7 +285,7 @@ public final class CpuBackend implements Backend {
         float[] ms = mask.data();
         float[] os = out.data();
         float keepScale = 1f / (1f - p);
-        parallel.forRange(xs.length, GRAIN, (from, to) -> {
+        forElements(xs.length, (from, to) -> {
             for (int i = from; i < to; i++) {
                 float m = CounterRandom.uniform(seed, i) >= p ? keepScale : 0f;
                 ms[i] = m;
@@ -461,9 +461,10 @@ public final class CpuBackend implements Backend {
                     z += Math.exp(xs[off + j] - max);
                 }
                 if (log) {
-                    float logZ = (float) Math.log(z) + max;
+                    // (x - max) - log z in double: adding max back in float first would cost ulp(max).
+                    double logZ = Math.log(z);
                     for (int j = 0; j < cols; j++) {
-                        os[off + j] = xs[off + j] - logZ;
+                        os[off + j] = (float) ((xs[off + j] - max) - logZ);
                     }
                 } else {
                     float inv = (float) (1.0 / z);
@@ -566,7 +567,7 @@ public final class CpuBackend implements Backend {
         float invSqrtBc2 = (float) (1.0 / Math.sqrt(bc2));
         float b1c = 1f - beta1;
         float b2c = 1f - beta2;
-        parallel.forRange(ps.length, GRAIN, (from, to) -> {
+        forElements(ps.length, (from, to) -> {
             int i = from;
             for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
                 FloatVector g = FloatVector.fromArray(S, gs, i);
@@ -601,7 +602,7 @@ public final class CpuBackend implements Backend {
         float[] ps = param.data();
         float[] gs = grad.data();
         float[] bs = momentum != 0f ? buf.data() : null;
-        parallel.forRange(ps.length, GRAIN, (from, to) -> {
+        forElements(ps.length, (from, to) -> {
             for (int i = from; i < to; i++) {
                 float g = gs[i] + weightDecay * ps[i];
                 if (bs != null) {
@@ -612,6 +613,16 @@ public final class CpuBackend implements Backend {
                 ps[i] -= lr * g;
             }
         });
+    }
+
+    /**
+     * Splits [0, n) over the threads at multiples of the vector length, so each element takes the same
+     * (vector or scalar-tail) path whatever the thread count and results do not depend on it.
+     */
+    private void forElements(int n, Parallel.RangeBody body) {
+        int blocks = (int) (((long) n + L - 1) / L);
+        parallel.forRange(blocks, Math.max(1, GRAIN / L),
+                (b0, b1) -> body.run(b0 * L, (int) Math.min(n, (long) b1 * L)));
     }
 
     // ---- checks -------------------------------------------------------------------------------

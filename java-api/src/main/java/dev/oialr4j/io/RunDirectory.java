@@ -58,8 +58,15 @@ public final class RunDirectory implements AutoCloseable {
     }
 
     private void writeJson(String name, Map<String, ?> value) {
-        Path p = dir.resolve(name);
+        writeJson(dir.resolve(name), value);
+    }
+
+    /** Writes one JSON document to {@code p}, creating its folder. */
+    public static void writeJson(Path p, Map<String, ?> value) {
         try {
+            if (p.getParent() != null) {
+                Files.createDirectories(p.getParent());
+            }
             Files.writeString(p, Json.write(value) + "\n", StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + p + ": " + e.getMessage(), e);

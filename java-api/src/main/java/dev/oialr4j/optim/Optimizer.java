@@ -59,6 +59,15 @@ public abstract class Optimizer {
         }
     }
 
+    /** Every optimised parameter, group by group. */
+    public List<Parameter> parameters() {
+        List<Parameter> all = new java.util.ArrayList<>();
+        for (ParamGroup g : groups) {
+            all.addAll(g.parameters());
+        }
+        return all;
+    }
+
     public double lr() {
         return lr;
     }

@@ -89,7 +89,6 @@ public final class Trainer {
         model.train(true);
         Tape tape = new Tape(backend);
         Ops ops = new Ops(tape);
-        List<Parameter> params = model.parameters();
         long epochStart = System.nanoTime();
         long epochCallbackNanos = 0;
         double lossSum = 0;
@@ -102,13 +101,19 @@ public final class Trainer {
                 cb.beforeStep(this, globalStep);
             }
             long t0 = System.nanoTime();
+            // Every model parameter, optimised or not, starts the step without a gradient, so nothing
+            // can accumulate stale gradients (layers may be swapped by callbacks between steps).
+            List<Parameter> params = model.parameters();
+            for (Parameter p : params) {
+                p.zeroGrad();
+            }
             optimizer.zeroGrad();
             Variable x = Variable.constant(Evaluation.toDevice(backend, b));
             Variable logits = model.forward(ops, x);
             Variable loss = ops.crossEntropy(logits, b.labels(), labelSmoothing);
             tape.backward(loss);
             if (clipNorm > 0) {
-                GradClip.clipGlobalNorm(backend, params, clipNorm);
+                GradClip.clipGlobalNorm(backend, optimizer.parameters(), clipNorm);
             }
             optimizer.setLr(schedule.lr(globalStep - 1));
             optimizer.step();
@@ -145,12 +150,12 @@ public final class Trainer {
         EpochResult result = new EpochResult(epoch, globalStep, steps == 0 ? Double.NaN : lossSum / steps,
                 eval == null ? Double.NaN : eval.loss(), eval == null ? Double.NaN : eval.accuracy(),
                 trainSeconds, epochCallbackNanos / 1e9, optimizer.lr());
+        if (console != null) {
+            console.println(result.consoleLine(epochs));
+        }
         Map<String, Object> rec = result.toRecord();
         for (TrainerCallback cb : callbacks) {
             cb.afterEpoch(this, epoch, rec);
-        }
-        if (console != null) {
-            console.println(result.consoleLine(epochs));
         }
         if (run != null) {
             run.appendMetrics(rec);

@@ -1,0 +1,104 @@
+package dev.oialr4j.cli;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import picocli.CommandLine.Option;
+
+/** Options shared by {@code train} and {@code compare}: model, data, optimizer, schedule, threads. */
+public final class RunOptions {
+
+    @Option(names = "--model", defaultValue = "mlp", description = "Model: mlp (default ${DEFAULT-VALUE}).")
+    String model;
+
+    @Option(names = "--epochs", defaultValue = "10", description = "Epochs (default ${DEFAULT-VALUE}).")
+    int epochs;
+
+    @Option(names = "--batch", defaultValue = "128", description = "Batch size (default ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--lr", defaultValue = "1e-3", description = "Peak learning rate (default ${DEFAULT-VALUE}).")
+    double lr;
+
+    @Option(names = "--seed", defaultValue = "0",
+            description = "Seed for initialisation, data order and dropout (default ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--out", description = "Run directory (default runs/<command>-<timestamp>).")
+    Path out;
+
+    @Option(names = "--hidden", defaultValue = "1024,1024,1024", split = ",",
+            description = "Hidden layer sizes of the MLP (default ${DEFAULT-VALUE}).")
+    int[] hidden;
+
+    @Option(names = "--optimizer", defaultValue = "adamw", description = "adamw or sgd (default ${DEFAULT-VALUE}).")
+    String optimizer;
+
+    @Option(names = "--momentum", defaultValue = "0.9", description = "SGD momentum (default ${DEFAULT-VALUE}).")
+    double momentum;
+
+    @Option(names = "--nesterov", description = "Use Nesterov momentum with SGD.")
+    boolean nesterov;
+
+    @Option(names = "--weight-decay", defaultValue = "0.05",
+            description = "Weight decay on weight matrices (default ${DEFAULT-VALUE}).")
+    double weightDecay;
+
+    @Option(names = "--dropout", defaultValue = "0.2",
+            description = "Dropout after each hidden layer (default ${DEFAULT-VALUE}).")
+    float dropout;
+
+    @Option(names = "--label-smoothing", defaultValue = "0.1", description = "Label smoothing (default ${DEFAULT-VALUE}).")
+    float labelSmoothing;
+
+    @Option(names = "--warmup", defaultValue = "1",
+            description = "Warm-up length in epochs for the cosine schedule (default ${DEFAULT-VALUE}).")
+    double warmupEpochs;
+
+    @Option(names = "--clip", defaultValue = "0",
+            description = "Global gradient-norm clipping, 0 = off (default ${DEFAULT-VALUE}).")
+    double clip;
+
+    @Option(names = "--threads", description = "CPU threads (default: all cores).")
+    Integer threads;
+
+    @Option(names = "--data-dir",
+            description = "Folder with the four Fashion-MNIST IDX files (default: the bundled data/fashion-mnist).")
+    Path dataDir;
+
+    int threadCount() {
+        return threads != null ? threads : Runtime.getRuntime().availableProcessors();
+    }
+
+    void validate() {
+        if (!model.equals("mlp")) {
+            throw new Main.UsageException("unknown model '" + model + "' (available: mlp)");
+        }
+        if (!optimizer.equals("adamw") && !optimizer.equals("sgd")) {
+            throw new Main.UsageException("unknown optimizer '" + optimizer + "' (expected adamw or sgd)");
+        }
+        if (epochs < 1) {
+            throw new Main.UsageException("--epochs must be at least 1, got " + epochs);
+        }
+        if (batch < 1) {
+            throw new Main.UsageException("--batch must be at least 1, got " + batch);
+        }
+        if (!(lr > 0) || !Double.isFinite(lr)) {
+            throw new Main.UsageException("--lr must be a positive number, got " + lr);
+        }
+        if (threads != null && threads < 1) {
+            throw new Main.UsageException("--threads must be at least 1, got " + threads);
+        }
+        if (hidden.length == 0 || Arrays.stream(hidden).anyMatch(h -> h < 1)) {
+            throw new Main.UsageException("--hidden needs positive sizes, got " + Arrays.toString(hidden));
+        }
+        if (!(dropout >= 0 && dropout < 1)) {
+            throw new Main.UsageException("--dropout must be in [0, 1), got " + dropout);
+        }
+        if (!(labelSmoothing >= 0 && labelSmoothing < 1)) {
+            throw new Main.UsageException("--label-smoothing must be in [0, 1), got " + labelSmoothing);
+        }
+        if (weightDecay < 0 || warmupEpochs < 0 || clip < 0 || momentum < 0 || momentum >= 1) {
+            throw new Main.UsageException("--weight-decay, --warmup and --clip must be >= 0 and --momentum in [0, 1)");
+        }
+    }
+}

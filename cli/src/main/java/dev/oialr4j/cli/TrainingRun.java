@@ -1,0 +1,156 @@
+package dev.oialr4j.cli;
+
+import dev.oialr4j.backend.Backend;
+import dev.oialr4j.backend.Backends;
+import dev.oialr4j.data.DataLoader;
+import dev.oialr4j.data.Dataset;
+import dev.oialr4j.data.FashionMnist;
+import dev.oialr4j.io.RunDirectory;
+import dev.oialr4j.nn.Module;
+import dev.oialr4j.nn.models.Mlp;
+import dev.oialr4j.oialr.Oialr;
+import dev.oialr4j.oialr.OialrConfig;
+import dev.oialr4j.optim.AdamW;
+import dev.oialr4j.optim.LrSchedule;
+import dev.oialr4j.optim.Optimizer;
+import dev.oialr4j.optim.ParamGroup;
+import dev.oialr4j.optim.Sgd;
+import dev.oialr4j.tensor.Device;
+import dev.oialr4j.train.EpochResult;
+import dev.oialr4j.train.ProgressBar;
+import dev.oialr4j.train.TrainResult;
+import dev.oialr4j.train.Trainer;
+import dev.oialr4j.train.TrainerCallback;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** One training run from command-line options: data, model, optimizer, schedule, optional OIALR. */
+final class TrainingRun {
+
+    /** The data sets, loaded once and shared by the runs of a comparison. */
+    record Data(Path dir, Dataset train, Dataset test) {
+        static Data load(RunOptions o) {
+            Path dir = o.dataDir != null ? o.dataDir : FashionMnist.findBundled(Path.of("").toAbsolutePath())
+                    .or(() -> FashionMnist.findBundled(Path.of(System.getProperty("oialr4j.home", "."))))
+                    .orElseThrow(() -> new Main.UsageException("the bundled data set was not found under"
+                            + " data/fashion-mnist; run from the repository or pass --data-dir"));
+            if (!Files.isDirectory(dir)) {
+                throw new Main.UsageException("data directory " + dir + " does not exist");
+            }
+            return new Data(dir, FashionMnist.load(dir, true), FashionMnist.load(dir, false));
+        }
+    }
+
+    /** What a run produced. {@code oialr} is null for a dense run. */
+    record Outcome(String label, TrainResult result, Oialr oialr, Module model, Path runDir) {
+    }
+
+    private TrainingRun() {
+    }
+
+    static Path defaultDir(String command) {
+        return Path.of("runs", command + "-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+    }
+
+    static Outcome run(String label, RunOptions o, OialrConfig oialrConfig, Data data, Path runDir, PrintStream console) {
+        int threads = o.threadCount();
+        try (Backend backend = Backends.create(Device.CPU, threads); RunDirectory run = RunDirectory.create(runDir)) {
+            Module net = Mlp.builder().inputs(data.train().features()).hidden(o.hidden)
+                    .outputs(data.train().numClasses()).dropout(o.dropout).seed(o.seed).build();
+            net.to(backend);
+            List<ParamGroup> groups = ParamGroup.decayMatricesOnly(net.parameters(), o.weightDecay);
+            Optimizer opt = o.optimizer.equals("sgd") ? new Sgd(backend, groups, o.lr, o.momentum, o.nesterov)
+                    : new AdamW(backend, groups, o.lr);
+            DataLoader loader = DataLoader.builder(data.train()).batchSize(o.batch).shuffle(true).seed(o.seed)
+                    .dropLast(true).build();
+            long total = (long) loader.batchesPerEpoch() * o.epochs;
+            long warmup = Math.min(total, Math.round(o.warmupEpochs * loader.batchesPerEpoch()));
+            LrSchedule schedule = LrSchedule.cosineWithWarmup(o.lr, warmup, total, 0.0);
+            Oialr oialr = oialrConfig == null ? null : new Oialr(oialrConfig);
+            if (oialr != null) {
+                var selected = Oialr.select(net, oialrConfig);
+                if (selected.isEmpty()) {
+                    throw new Main.UsageException("OIALR selects no layer of this model; check --include/--exclude");
+                }
+                if (oialrConfig.delay() >= total) {
+                    console.printf("note: --delay %d is not below the run's %d steps, so no layer will be converted%n",
+                            oialrConfig.delay(), total);
+                }
+            }
+
+            Map<String, Object> config = new LinkedHashMap<>();
+            config.put("label", label);
+            config.put("model", o.model);
+            config.put("hidden", o.hidden);
+            config.put("epochs", o.epochs);
+            config.put("batch", o.batch);
+            config.put("lr", o.lr);
+            config.put("optimizer", o.optimizer);
+            config.put("weight_decay", o.weightDecay);
+            config.put("dropout", o.dropout);
+            config.put("label_smoothing", o.labelSmoothing);
+            config.put("warmup_steps", warmup);
+            config.put("seed", o.seed);
+            config.put("threads", threads);
+            config.put("data", data.dir().toString());
+            config.put("parameters", net.parameterCount());
+            config.put("java", Runtime.version().toString());
+            if (oialrConfig != null) {
+                Map<String, Object> oc = new LinkedHashMap<>();
+                oc.put("delay", oialrConfig.delay());
+                oc.put("update_every", oialrConfig.updateEvery());
+                oc.put("cutoff", oialrConfig.rankRule().cutoffFraction());
+                oc.put("max_cut", oialrConfig.rankRule().maxCutFraction());
+                oc.put("min_rank", oialrConfig.rankRule().minRankFraction());
+                oc.put("rollout", oialrConfig.rolloutFraction());
+                oc.put("state_policy", oialrConfig.statePolicy().name().toLowerCase());
+                oc.put("keep_first", oialrConfig.keepFirstDense());
+                oc.put("layers", Oialr.select(net, oialrConfig).stream().map(Oialr.Candidate::name).toList());
+                config.put("oialr", oc);
+            }
+            run.writeConfig(config);
+
+            console.printf("[%s] %s, %d parameters, %s, %d threads; train %d, test %d examples; run dir %s%n", label,
+                    net, net.parameterCount(), o.optimizer, threads, data.train().size(), data.test().size(), runDir);
+            Trainer.Builder tb = Trainer.builder().model(net).backend(backend).optimizer(opt).schedule(schedule)
+                    .train(loader).test(data.test()).epochs(o.epochs).labelSmoothing(o.labelSmoothing)
+                    .clipNorm(o.clip).runDirectory(run).console(console).progress(ProgressBar.forTerminal(System.err));
+            if (oialr != null) {
+                tb.callback(oialr);
+                tb.callback(new TrainerCallback() {
+                    @Override
+                    public void afterEpoch(Trainer t, int epoch, Map<String, Object> record) {
+                        console.printf("          ranks %s  trainable %.2f %%  stored %.2f %%%n", oialr.ranks(),
+                                oialr.trainablePercent(t.model()), oialr.storedPercent(t.model()));
+                    }
+                });
+            }
+            TrainResult result = tb.build().fit();
+            run.writeSummary(summary(result, oialr, net));
+            return new Outcome(label, result, oialr, net, runDir);
+        }
+    }
+
+    static Map<String, Object> summary(TrainResult result, Oialr oialr, Module net) {
+        EpochResult last = result.last();
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put("final_test_accuracy", last.testAccuracy());
+        s.put("best_test_accuracy", result.bestAccuracy());
+        s.put("final_test_loss", last.testLoss());
+        s.put("steps", last.globalStep());
+        s.put("seconds", result.seconds());
+        s.put("mean_epoch_train_seconds",
+                result.epochs().stream().mapToDouble(EpochResult::trainSeconds).average().orElse(Double.NaN));
+        s.put("median_step_ms", result.medianStepMillis(0, result.stepNanos().size()));
+        if (oialr != null) {
+            s.putAll(oialr.report(net));
+        }
+        return s;
+    }
+}

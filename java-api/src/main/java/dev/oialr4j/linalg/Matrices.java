@@ -1,0 +1,96 @@
+package dev.oialr4j.linalg;
+
+/** Argument checks and small dense helpers shared by the decompositions. */
+final class Matrices {
+
+    private Matrices() {}
+
+    static void checkShape(String what, int length, int m, int n) {
+        if (m < 1 || n < 1) {
+            throw new IllegalArgumentException(what + ": matrix shape must be at least 1×1, got " + m + "×" + n);
+        }
+        if ((long) m * n != length) {
+            throw new IllegalArgumentException(what + ": array of " + length + " elements does not hold a "
+                    + m + "×" + n + " matrix (" + ((long) m * n) + " elements)");
+        }
+    }
+
+    static double[] toDouble(String what, float[] a, int m, int n) {
+        checkShape(what, a.length, m, n);
+        double[] out = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            float x = a[i];
+            if (!Float.isFinite(x)) {
+                throw nonFinite(what, x, i, n);
+            }
+            out[i] = x;
+        }
+        return out;
+    }
+
+    static double[] copyChecked(String what, double[] a, int m, int n) {
+        checkShape(what, a.length, m, n);
+        for (int i = 0; i < a.length; i++) {
+            if (!Double.isFinite(a[i])) {
+                throw nonFinite(what, a[i], i, n);
+            }
+        }
+        return a.clone();
+    }
+
+    private static IllegalArgumentException nonFinite(String what, double x, int index, int n) {
+        return new IllegalArgumentException(what + ": input contains " + x + " at (" + (index / n) + ", "
+                + (index % n) + "); only finite values can be decomposed");
+    }
+
+    /** The n×m transpose of a row-major m×n matrix. */
+    static double[] transpose(double[] a, int m, int n) {
+        double[] t = new double[a.length];
+        final int b = 32;
+        for (int i0 = 0; i0 < m; i0 += b) {
+            int i1 = Math.min(m, i0 + b);
+            for (int j0 = 0; j0 < n; j0 += b) {
+                int j1 = Math.min(n, j0 + b);
+                for (int i = i0; i < i1; i++) {
+                    for (int j = j0; j < j1; j++) {
+                        t[j * m + i] = a[i * n + j];
+                    }
+                }
+            }
+        }
+        return t;
+    }
+
+    /** Largest |a[i]|. */
+    static double maxAbs(double[] a) {
+        double mx = 0;
+        for (double x : a) {
+            mx = Math.max(mx, Math.abs(x));
+        }
+        return mx;
+    }
+
+    /**
+     * C (m×n) = A (m×k) · B (k×n), all row-major; accumulated row by row with contiguous axpys.
+     */
+    static double[] multiply(double[] a, double[] b, int m, int k, int n) {
+        double[] c = new double[m * n];
+        for (int i = 0; i < m; i++) {
+            for (int p = 0; p < k; p++) {
+                double aip = a[i * k + p];
+                if (aip != 0) {
+                    VectorOps.axpy(aip, b, p * n, c, i * n, n);
+                }
+            }
+        }
+        return c;
+    }
+
+    static float[] toFloat(double[] a) {
+        float[] f = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            f[i] = (float) a[i];
+        }
+        return f;
+    }
+}

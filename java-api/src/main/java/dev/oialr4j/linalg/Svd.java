@@ -1,0 +1,266 @@
+package dev.oialr4j.linalg;
+
+import dev.oialr4j.tensor.Tensor;
+import java.util.Arrays;
+
+/**
+ * Reduced singular value decomposition A = U·diag(σ)·Vᵀ of a dense m×n matrix, computed in double.
+ *
+ * <p>With k = min(m, n): U is m×k and V is n×k, both with orthonormal columns (also where σ = 0: the
+ * basis is completed, not left zero), and σ₁ ≥ σ₂ ≥ … ≥ σ_k ≥ 0. Algorithm: Householder
+ * bidiagonalisation (after a QR step when m ≥ 1.6·n), then implicit-shift QR on the bidiagonal with relative deflation tests (so the
+ * error in every σ is a small multiple of ε·σ₁, however ill-conditioned A is). A wide matrix (m &lt; n)
+ * is decomposed through its transpose.
+ *
+ * <p><b>Sign rule.</b> Singular vectors are defined up to a common sign per pair (u_j, v_j). We fix it:
+ * in every column of U the entry of largest magnitude is positive (on a tie, the one with the lowest
+ * row index decides), and v_j is flipped together with u_j. Equal singular values still leave the
+ * basis of their subspace to the algorithm, but the result is deterministic: the same input gives
+ * bit-identical output on the same JVM and CPU.
+ *
+ * <p>Non-finite input is rejected with {@link IllegalArgumentException}; if the iteration limit is ever
+ * reached, {@link ConvergenceException} is thrown rather than returning an inaccurate result.
+ */
+public final class Svd {
+
+    private Svd() {}
+
+    /**
+     * A reduced SVD. Arrays are row-major: u is m×k, s has k entries (descending, non-negative), v is n×k,
+     * so that A = U·diag(s)·Vᵀ. The arrays are owned by the record's creator; do not share and mutate.
+     */
+    public record Result(int m, int n, int k, double[] u, double[] s, double[] v) {
+
+        public Result {
+            if (k != Math.min(m, n) || u.length != m * k || s.length != k || v.length != n * k) {
+                throw new IllegalArgumentException("inconsistent SVD result for a " + m + "×" + n + " matrix: k=" + k
+                        + ", |u|=" + u.length + ", |s|=" + s.length + ", |v|=" + v.length);
+            }
+        }
+
+        /** U[i][j]. */
+        public double u(int i, int j) {
+            return u[i * k + j];
+        }
+
+        /** V[i][j]. */
+        public double v(int i, int j) {
+            return v[i * k + j];
+        }
+
+        /** U·diag(s)·Vᵀ as a row-major m×n array. */
+        public double[] reconstruct() {
+            return reconstruct(k);
+        }
+
+        /** The best rank-r approximation U_r·diag(s_r)·V_rᵀ (r ≤ k), row-major m×n. */
+        public double[] reconstruct(int r) {
+            if (r < 0 || r > k) {
+                throw new IllegalArgumentException("rank " + r + " is outside 0.." + k);
+            }
+            double[] us = new double[m * r];
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < r; j++) {
+                    us[i * r + j] = u[i * k + j] * s[j];
+                }
+            }
+            return Matrices.multiply(us, transposedColumns(v, n, k, r), m, r, n);
+        }
+
+        /** The first r columns of U, row-major m×r. */
+        public double[] leadingU(int r) {
+            return leadingColumns(u, m, k, r);
+        }
+
+        /** The first r columns of V, row-major n×r. */
+        public double[] leadingV(int r) {
+            return leadingColumns(v, n, k, r);
+        }
+
+        /** U as float, row-major m×k. */
+        public float[] uAsFloat() {
+            return Matrices.toFloat(u);
+        }
+
+        /** σ as float. */
+        public float[] sAsFloat() {
+            return Matrices.toFloat(s);
+        }
+
+        /** V as float, row-major n×k. */
+        public float[] vAsFloat() {
+            return Matrices.toFloat(v);
+        }
+
+        /** Vᵀ as float, row-major k×n. */
+        public float[] vtAsFloat() {
+            return Matrices.toFloat(transposedColumns(v, n, k, k));
+        }
+
+        @Override
+        public String toString() {
+            return "Svd.Result[" + m + "×" + n + ", k=" + k + ", σ₁=" + (k > 0 ? s[0] : 0) + ", σ_k="
+                    + (k > 0 ? s[k - 1] : 0) + "]";
+        }
+
+        private static double[] leadingColumns(double[] x, int rows, int k, int r) {
+            if (r < 0 || r > k) {
+                throw new IllegalArgumentException("rank " + r + " is outside 0.." + k);
+            }
+            double[] out = new double[rows * r];
+            for (int i = 0; i < rows; i++) {
+                System.arraycopy(x, i * k, out, i * r, r);
+            }
+            return out;
+        }
+
+        /** The first r columns of x (rows×k) transposed: r×rows. */
+        private static double[] transposedColumns(double[] x, int rows, int k, int r) {
+            double[] out = new double[r * rows];
+            for (int i = 0; i < rows; i++) {
+                for (int j = 0; j < r; j++) {
+                    out[j * rows + i] = x[i * k + j];
+                }
+            }
+            return out;
+        }
+    }
+
+    /** SVD of a row-major m×n float matrix (widened to double; a is not modified). */
+    public static Result decompose(float[] a, int m, int n) {
+        return decomposeOwned(Matrices.toDouble("SVD", a, m, n), m, n);
+    }
+
+    /** SVD of a row-major m×n double matrix (a is not modified). */
+    public static Result decompose(double[] a, int m, int n) {
+        return decomposeOwned(Matrices.copyChecked("SVD", a, m, n), m, n);
+    }
+
+    /** SVD of the 2-D view of a host tensor (rows = all but the last dimension, columns = the last). */
+    public static Result decompose(Tensor t) {
+        if (!t.isHost()) {
+            throw new IllegalArgumentException("SVD needs a host tensor, got one on " + t.device());
+        }
+        return decompose(t.data(), t.rows(), t.cols());
+    }
+
+    /** The singular values only (descending). */
+    public static double[] singularValues(double[] a, int m, int n) {
+        return decompose(a, m, n).s();
+    }
+
+    /** a is a private, validated copy and is destroyed. */
+    private static Result decomposeOwned(double[] a, int m, int n) {
+        if (m < n) {
+            Result t = tall(Matrices.transpose(a, m, n), n, m);
+            return withSignRule(new Result(m, n, t.k, t.v, t.s, t.u));
+        }
+        return withSignRule(tall(a, m, n));
+    }
+
+    /** Aspect ratio m/n from which a tall matrix is first reduced by QR (LAPACK's crossover is similar). */
+    private static final double QR_FIRST_RATIO = Double.parseDouble(System.getProperty("qrfirst", "1.6"));
+
+    /** m ≥ n. */
+    private static Result tall(double[] a, int m, int n) {
+        // Keep the reductions far from overflow and underflow; scaling by a power of two is exact.
+        double maxAbs = Matrices.maxAbs(a);
+        double scale = 1;
+        if (maxAbs != 0 && (maxAbs < 0x1p-400 || maxAbs > 0x1p400)) {
+            scale = Math.scalb(1.0, -Math.getExponent(maxAbs));
+            VectorOps.scale(scale, a, 0, a.length);
+        }
+        double[] d = new double[n];
+        double[] ut;
+        double[] vt = new double[n * n];
+        if (m >= QR_FIRST_RATIO * n && n > 1) {
+            // A = Q·R, R = U_R·Σ·Vᵀ, so Uᵀ = U_Rᵀ·Qᵀ: the bidiagonalisation and the rotations then work on
+            // n×n instead of m×n, which roughly halves the work for tall matrices.
+            double[] diag = new double[n];
+            double[] tau = new double[n];
+            Householder.qr(a, m, n, diag, tau);
+            double[] r = new double[n * n];
+            for (int i = 0; i < n; i++) {
+                System.arraycopy(a, i * n + i, r, i * n + i, n - i);
+                r[i * n + i] = diag[i];
+            }
+            double[] urt = square(r, n, n, d, vt);
+            ut = Householder.applyLeftTransposed(a, m, n, n, tau, urt);
+        } else {
+            ut = square(a, m, n, d, vt);
+        }
+        if (scale != 1) {
+            for (int j = 0; j < n; j++) {
+                d[j] /= scale;
+            }
+        }
+        return sorted(d, ut, vt, m, n);
+    }
+
+    /**
+     * Bidiagonalisation and bidiagonal QR of a (m×n, m ≥ n, destroyed): fills d (unordered σ) and vt
+     * (Vᵀ, n×n) and returns Uᵀ (n×m).
+     */
+    private static double[] square(double[] a, int m, int n, double[] d, double[] vtOut) {
+        double[] e = new double[n];
+        double[] tauL = new double[n];
+        double[] tauR = new double[n];
+        Householder.bidiagonalize(a, m, n, d, e, tauL, tauR);
+        double[] ut = Householder.formLeftTransposed(a, m, n, n, tauL);
+        double[] vt = Householder.formRightTransposed(a, n, tauR);
+        BidiagonalQr.solve(d, e, n, ut, m, vt, n);
+        System.arraycopy(vt, 0, vtOut, 0, n * n);
+        return ut;
+    }
+
+    /** Orders σ descending (stable) and turns the transposed factors into U (m×n) and V (n×n). */
+    private static Result sorted(double[] d, double[] ut, double[] vt, int m, int n) {
+        Integer[] order = new Integer[n];
+        for (int j = 0; j < n; j++) {
+            order[j] = j;
+        }
+        Arrays.sort(order, (x, y) -> Double.compare(d[y], d[x]));
+        double[] s = new double[n];
+        double[] u = new double[m * n];
+        double[] v = new double[n * n];
+        for (int j = 0; j < n; j++) {
+            int src = order[j];
+            s[j] = d[src];
+            for (int i = 0; i < m; i++) {
+                u[i * n + j] = ut[src * m + i];
+            }
+            for (int i = 0; i < n; i++) {
+                v[i * n + j] = vt[src * n + i];
+            }
+        }
+        return new Result(m, n, n, u, s, v);
+    }
+
+    /** Applies the sign rule in place (see the class comment) and returns r. */
+    static Result withSignRule(Result r) {
+        int k = r.k;
+        double[] u = r.u;
+        double[] v = r.v;
+        for (int j = 0; j < k; j++) {
+            double best = -1;
+            double sign = 1;
+            for (int i = 0; i < r.m; i++) {
+                double x = u[i * k + j];
+                double ax = Math.abs(x);
+                if (ax > best) {
+                    best = ax;
+                    sign = x;
+                }
+            }
+            if (sign < 0) {
+                for (int i = 0; i < r.m; i++) {
+                    u[i * k + j] = -u[i * k + j];
+                }
+                for (int i = 0; i < r.n; i++) {
+                    v[i * k + j] = -v[i * k + j];
+                }
+            }
+        }
+        return r;
+    }
+}

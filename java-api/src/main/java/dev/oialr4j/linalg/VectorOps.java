@@ -1,0 +1,230 @@
+package dev.oialr4j.linalg;
+
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/** Level-1 kernels on double arrays (offset + length), vectorised. Callers validate ranges. */
+final class VectorOps {
+
+    static final VectorSpecies<Double> S = DoubleVector.SPECIES_PREFERRED;
+    static final int L = S.length();
+
+    private VectorOps() {}
+
+    /** Σ a[ao+i]·b[bo+i]. */
+    static double dot(double[] a, int ao, double[] b, int bo, int len) {
+        int i = 0;
+        double sum = 0;
+        if (len >= 2 * L) {
+            var s0 = DoubleVector.zero(S);
+            var s1 = DoubleVector.zero(S);
+            var s2 = DoubleVector.zero(S);
+            var s3 = DoubleVector.zero(S);
+            for (; i <= len - 4 * L; i += 4 * L) {
+                s0 = DoubleVector.fromArray(S, a, ao + i).fma(DoubleVector.fromArray(S, b, bo + i), s0);
+                s1 = DoubleVector.fromArray(S, a, ao + i + L).fma(DoubleVector.fromArray(S, b, bo + i + L), s1);
+                s2 = DoubleVector.fromArray(S, a, ao + i + 2 * L)
+                        .fma(DoubleVector.fromArray(S, b, bo + i + 2 * L), s2);
+                s3 = DoubleVector.fromArray(S, a, ao + i + 3 * L)
+                        .fma(DoubleVector.fromArray(S, b, bo + i + 3 * L), s3);
+            }
+            for (; i <= len - L; i += L) {
+                s0 = DoubleVector.fromArray(S, a, ao + i).fma(DoubleVector.fromArray(S, b, bo + i), s0);
+            }
+            sum = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < len; i++) {
+            sum = Math.fma(a[ao + i], b[bo + i], sum);
+        }
+        return sum;
+    }
+
+    /** y[yo+i] += alpha·x[xo+i]. */
+    static void axpy(double alpha, double[] x, int xo, double[] y, int yo, int len) {
+        int i = 0;
+        if (len >= L) {
+            var av = DoubleVector.broadcast(S, alpha);
+            for (; i <= len - 2 * L; i += 2 * L) {
+                DoubleVector.fromArray(S, x, xo + i).fma(av, DoubleVector.fromArray(S, y, yo + i))
+                        .intoArray(y, yo + i);
+                DoubleVector.fromArray(S, x, xo + i + L).fma(av, DoubleVector.fromArray(S, y, yo + i + L))
+                        .intoArray(y, yo + i + L);
+            }
+            for (; i <= len - L; i += L) {
+                DoubleVector.fromArray(S, x, xo + i).fma(av, DoubleVector.fromArray(S, y, yo + i))
+                        .intoArray(y, yo + i);
+            }
+        }
+        for (; i < len; i++) {
+            y[yo + i] = Math.fma(alpha, x[xo + i], y[yo + i]);
+        }
+    }
+
+    /** y += alpha·x, then returns (updated y)·z; one pass over y. */
+    static double axpyDot(double alpha, double[] x, int xo, double[] y, int yo, double[] z, int zo, int len) {
+        int i = 0;
+        double sum = 0;
+        if (len >= L) {
+            var av = DoubleVector.broadcast(S, alpha);
+            var s0 = DoubleVector.zero(S);
+            var s1 = DoubleVector.zero(S);
+            for (; i <= len - 2 * L; i += 2 * L) {
+                var y0 = DoubleVector.fromArray(S, x, xo + i).fma(av, DoubleVector.fromArray(S, y, yo + i));
+                var y1 = DoubleVector.fromArray(S, x, xo + i + L).fma(av, DoubleVector.fromArray(S, y, yo + i + L));
+                y0.intoArray(y, yo + i);
+                y1.intoArray(y, yo + i + L);
+                s0 = y0.fma(DoubleVector.fromArray(S, z, zo + i), s0);
+                s1 = y1.fma(DoubleVector.fromArray(S, z, zo + i + L), s1);
+            }
+            for (; i <= len - L; i += L) {
+                var y0 = DoubleVector.fromArray(S, x, xo + i).fma(av, DoubleVector.fromArray(S, y, yo + i));
+                y0.intoArray(y, yo + i);
+                s0 = y0.fma(DoubleVector.fromArray(S, z, zo + i), s0);
+            }
+            sum = s0.add(s1).reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < len; i++) {
+            double v = Math.fma(alpha, x[xo + i], y[yo + i]);
+            y[yo + i] = v;
+            sum = Math.fma(v, z[zo + i], sum);
+        }
+        return sum;
+    }
+
+    /** y += alpha·x, then z += beta·(updated y); one pass. */
+    static void axpyAccumulate(double alpha, double[] x, int xo, double[] y, int yo, double beta,
+                               double[] z, int zo, int len) {
+        int i = 0;
+        if (len >= L) {
+            var av = DoubleVector.broadcast(S, alpha);
+            var bv = DoubleVector.broadcast(S, beta);
+            for (; i <= len - L; i += L) {
+                var y0 = DoubleVector.fromArray(S, x, xo + i).fma(av, DoubleVector.fromArray(S, y, yo + i));
+                y0.intoArray(y, yo + i);
+                y0.fma(bv, DoubleVector.fromArray(S, z, zo + i)).intoArray(z, zo + i);
+            }
+        }
+        for (; i < len; i++) {
+            double v = Math.fma(alpha, x[xo + i], y[yo + i]);
+            y[yo + i] = v;
+            z[zo + i] = Math.fma(beta, v, z[zo + i]);
+        }
+    }
+
+    /** x *= alpha. */
+    static void scale(double alpha, double[] x, int xo, int len) {
+        int i = 0;
+        if (len >= L) {
+            var av = DoubleVector.broadcast(S, alpha);
+            for (; i <= len - L; i += L) {
+                DoubleVector.fromArray(S, x, xo + i).mul(av).intoArray(x, xo + i);
+            }
+        }
+        for (; i < len; i++) {
+            x[xo + i] *= alpha;
+        }
+    }
+
+    /**
+     * Plane rotation of two rows of length len: x ← c·x + s·y, y ← c·y − s·x (the convention the
+     * bidiagonal QR records).
+     */
+    static void rotate(double[] a, int xo, int yo, int len, double c, double s) {
+        int i = 0;
+        if (len >= L) {
+            var cv = DoubleVector.broadcast(S, c);
+            var sv = DoubleVector.broadcast(S, s);
+            var nsv = DoubleVector.broadcast(S, -s);
+            for (; i <= len - L; i += L) {
+                var x = DoubleVector.fromArray(S, a, xo + i);
+                var y = DoubleVector.fromArray(S, a, yo + i);
+                x.fma(cv, y.mul(sv)).intoArray(a, xo + i);
+                x.fma(nsv, y.mul(cv)).intoArray(a, yo + i);
+            }
+        }
+        for (; i < len; i++) {
+            double x = a[xo + i];
+            double y = a[yo + i];
+            a[xo + i] = c * x + s * y;
+            a[yo + i] = c * y - s * x;
+        }
+    }
+
+    /**
+     * Applies H = I − tau·v·vᵀ from the right to four rows (x ← x − tau·(x·v)·vᵀ), each of length len,
+     * starting at off, off+stride, off+2·stride, off+3·stride; v is read once for all four.
+     */
+    static void reflectRows4(double[] x, int off, int stride, double[] v, int vo, int len, double tau) {
+        int o0 = off;
+        int o1 = off + stride;
+        int o2 = off + 2 * stride;
+        int o3 = off + 3 * stride;
+        int i = 0;
+        double d0 = 0;
+        double d1 = 0;
+        double d2 = 0;
+        double d3 = 0;
+        if (len >= L) {
+            var s0 = DoubleVector.zero(S);
+            var s1 = DoubleVector.zero(S);
+            var s2 = DoubleVector.zero(S);
+            var s3 = DoubleVector.zero(S);
+            for (; i <= len - L; i += L) {
+                var vv = DoubleVector.fromArray(S, v, vo + i);
+                s0 = DoubleVector.fromArray(S, x, o0 + i).fma(vv, s0);
+                s1 = DoubleVector.fromArray(S, x, o1 + i).fma(vv, s1);
+                s2 = DoubleVector.fromArray(S, x, o2 + i).fma(vv, s2);
+                s3 = DoubleVector.fromArray(S, x, o3 + i).fma(vv, s3);
+            }
+            d0 = s0.reduceLanes(VectorOperators.ADD);
+            d1 = s1.reduceLanes(VectorOperators.ADD);
+            d2 = s2.reduceLanes(VectorOperators.ADD);
+            d3 = s3.reduceLanes(VectorOperators.ADD);
+        }
+        for (int t = i; t < len; t++) {
+            double vt = v[vo + t];
+            d0 = Math.fma(x[o0 + t], vt, d0);
+            d1 = Math.fma(x[o1 + t], vt, d1);
+            d2 = Math.fma(x[o2 + t], vt, d2);
+            d3 = Math.fma(x[o3 + t], vt, d3);
+        }
+        double a0 = -tau * d0;
+        double a1 = -tau * d1;
+        double a2 = -tau * d2;
+        double a3 = -tau * d3;
+        i = 0;
+        if (len >= L) {
+            var b0 = DoubleVector.broadcast(S, a0);
+            var b1 = DoubleVector.broadcast(S, a1);
+            var b2 = DoubleVector.broadcast(S, a2);
+            var b3 = DoubleVector.broadcast(S, a3);
+            for (; i <= len - L; i += L) {
+                var vv = DoubleVector.fromArray(S, v, vo + i);
+                vv.fma(b0, DoubleVector.fromArray(S, x, o0 + i)).intoArray(x, o0 + i);
+                vv.fma(b1, DoubleVector.fromArray(S, x, o1 + i)).intoArray(x, o1 + i);
+                vv.fma(b2, DoubleVector.fromArray(S, x, o2 + i)).intoArray(x, o2 + i);
+                vv.fma(b3, DoubleVector.fromArray(S, x, o3 + i)).intoArray(x, o3 + i);
+            }
+        }
+        for (; i < len; i++) {
+            double vt = v[vo + i];
+            x[o0 + i] = Math.fma(a0, vt, x[o0 + i]);
+            x[o1 + i] = Math.fma(a1, vt, x[o1 + i]);
+            x[o2 + i] = Math.fma(a2, vt, x[o2 + i]);
+            x[o3 + i] = Math.fma(a3, vt, x[o3 + i]);
+        }
+    }
+
+    /**
+     * √(f² + g²) without the cost of {@link Math#hypot} in the common range, falling back to it where
+     * squaring could overflow or lose the result to underflow.
+     */
+    static double hypot(double f, double g) {
+        double ss = f * f + g * g;
+        if (ss > 1e-290 && ss < 1e290) {
+            return Math.sqrt(ss);
+        }
+        return Math.hypot(f, g);
+    }
+}
