@@ -71,11 +71,19 @@ final class Matrices {
     }
 
     /**
-     * C (m×n) = A (m×k) · B (k×n), all row-major; accumulated row by row with contiguous axpys.
+     * C (m×n) = A (m×k) · B (k×n), all row-major; four rows of C at a time, so each row of B is read
+     * once per four rows of C with contiguous vector updates.
      */
     static double[] multiply(double[] a, double[] b, int m, int k, int n) {
         double[] c = new double[m * n];
-        for (int i = 0; i < m; i++) {
+        int i = 0;
+        for (; i + 4 <= m; i += 4) {
+            for (int p = 0; p < k; p++) {
+                VectorOps.axpy4(a[i * k + p], a[(i + 1) * k + p], a[(i + 2) * k + p], a[(i + 3) * k + p],
+                        b, p * n, c, i * n, n, n);
+            }
+        }
+        for (; i < m; i++) {
             for (int p = 0; p < k; p++) {
                 double aip = a[i * k + p];
                 if (aip != 0) {

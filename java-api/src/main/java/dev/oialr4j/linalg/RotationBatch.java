@@ -33,13 +33,14 @@ final class RotationBatch {
         us = new double[capacity];
         vc = new double[capacity];
         vs = new double[capacity];
-        sweepLo = new int[MAX_SWEEPS];
-        sweepCount = new int[MAX_SWEEPS];
-        sweepOffset = new int[MAX_SWEEPS];
+        int maxSweeps = Math.min(MAX_SWEEPS, capacity); // every sweep holds at least one rotation
+        sweepLo = new int[maxSweeps];
+        sweepCount = new int[maxSweeps];
+        sweepOffset = new int[maxSweeps];
     }
 
     boolean fits(int count) {
-        return size + count <= uc.length && sweeps < MAX_SWEEPS;
+        return size + count <= uc.length && sweeps < sweepLo.length;
     }
 
     /** Starts a sweep of count rotations on (lo, lo+1), …; returns the offset to record them at. */

@@ -159,7 +159,7 @@ public final class Svd {
     }
 
     /** Aspect ratio m/n from which a tall matrix is first reduced by QR (LAPACK's crossover is similar). */
-    private static final double QR_FIRST_RATIO = Double.parseDouble(System.getProperty("qrfirst", "1.6"));
+    private static final double QR_FIRST_RATIO = 1.6;
 
     /** m ≥ n. */
     private static Result tall(double[] a, int m, int n) {

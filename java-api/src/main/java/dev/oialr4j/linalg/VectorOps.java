@@ -61,6 +61,36 @@ final class VectorOps {
         }
     }
 
+    /** Rows q = 0..3 of y (at yo + q·stride): y_q += a_q·x. */
+    static void axpy4(double a0, double a1, double a2, double a3, double[] x, int xo, double[] y, int yo,
+                      int stride, int len) {
+        int o0 = yo;
+        int o1 = yo + stride;
+        int o2 = yo + 2 * stride;
+        int o3 = yo + 3 * stride;
+        int i = 0;
+        if (len >= L) {
+            var b0 = DoubleVector.broadcast(S, a0);
+            var b1 = DoubleVector.broadcast(S, a1);
+            var b2 = DoubleVector.broadcast(S, a2);
+            var b3 = DoubleVector.broadcast(S, a3);
+            for (; i <= len - L; i += L) {
+                var xv = DoubleVector.fromArray(S, x, xo + i);
+                xv.fma(b0, DoubleVector.fromArray(S, y, o0 + i)).intoArray(y, o0 + i);
+                xv.fma(b1, DoubleVector.fromArray(S, y, o1 + i)).intoArray(y, o1 + i);
+                xv.fma(b2, DoubleVector.fromArray(S, y, o2 + i)).intoArray(y, o2 + i);
+                xv.fma(b3, DoubleVector.fromArray(S, y, o3 + i)).intoArray(y, o3 + i);
+            }
+        }
+        for (; i < len; i++) {
+            double xv = x[xo + i];
+            y[o0 + i] = Math.fma(a0, xv, y[o0 + i]);
+            y[o1 + i] = Math.fma(a1, xv, y[o1 + i]);
+            y[o2 + i] = Math.fma(a2, xv, y[o2 + i]);
+            y[o3 + i] = Math.fma(a3, xv, y[o3 + i]);
+        }
+    }
+
     /** y += alpha·x, then returns (updated y)·z; one pass over y. */
     static double axpyDot(double alpha, double[] x, int xo, double[] y, int yo, double[] z, int zo, int len) {
         int i = 0;

@@ -1,6 +1,7 @@
 package dev.oialr4j.oialr;
 
 import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -17,26 +18,109 @@ final class DenseOps {
     /** C (m×n) = A (m×k) · B[:, :n] where B is k×ldb (only its first n columns are used). */
     static double[] multiply(double[] a, int m, int k, double[] b, int ldb, int n) {
         double[] c = new double[m * n];
-        for (int i = 0; i < m; i++) {
-            int co = i * n;
-            for (int p = 0; p < k; p++) {
-                double av = a[i * k + p];
-                if (av == 0.0) {
-                    continue; // a structural zero contributes nothing (inputs here are finite)
-                }
-                DoubleVector avv = DoubleVector.broadcast(D, av);
-                int bo = p * ldb;
-                int j = 0;
-                for (int bound = D.loopBound(n); j < bound; j += D.length()) {
-                    DoubleVector cv = DoubleVector.fromArray(D, c, co + j);
-                    DoubleVector.fromArray(D, b, bo + j).fma(avv, cv).intoArray(c, co + j);
-                }
-                for (; j < n; j++) {
-                    c[co + j] += av * b[bo + j];
-                }
-            }
+        int i = 0;
+        for (; i + 4 <= m; i += 4) {
+            rows4(a, i, k, b, ldb, n, c);
+        }
+        for (; i < m; i++) {
+            row1(a, i, k, b, ldb, n, c);
         }
         return c;
+    }
+
+    /**
+     * Four rows of C at a time, 3 vectors wide: 12 accumulators stay in registers while the k loop
+     * streams one row-slice of B per step. Accumulators start from a fresh zero() each block (a shared
+     * constant vector would be boxed by C2).
+     */
+    private static void rows4(double[] a, int i, int k, double[] b, int ldb, int n, double[] c) {
+        int l = D.length();
+        int a0 = i * k;
+        int a1 = a0 + k;
+        int a2 = a1 + k;
+        int a3 = a2 + k;
+        int j = 0;
+        for (; j + 3 * l <= n; j += 3 * l) {
+            DoubleVector c00 = DoubleVector.zero(D);
+            DoubleVector c01 = DoubleVector.zero(D);
+            DoubleVector c02 = DoubleVector.zero(D);
+            DoubleVector c10 = DoubleVector.zero(D);
+            DoubleVector c11 = DoubleVector.zero(D);
+            DoubleVector c12 = DoubleVector.zero(D);
+            DoubleVector c20 = DoubleVector.zero(D);
+            DoubleVector c21 = DoubleVector.zero(D);
+            DoubleVector c22 = DoubleVector.zero(D);
+            DoubleVector c30 = DoubleVector.zero(D);
+            DoubleVector c31 = DoubleVector.zero(D);
+            DoubleVector c32 = DoubleVector.zero(D);
+            for (int p = 0; p < k; p++) {
+                int bo = p * ldb + j;
+                DoubleVector b0 = DoubleVector.fromArray(D, b, bo);
+                DoubleVector b1 = DoubleVector.fromArray(D, b, bo + l);
+                DoubleVector b2 = DoubleVector.fromArray(D, b, bo + 2 * l);
+                DoubleVector x = DoubleVector.broadcast(D, a[a0 + p]);
+                c00 = b0.fma(x, c00);
+                c01 = b1.fma(x, c01);
+                c02 = b2.fma(x, c02);
+                x = DoubleVector.broadcast(D, a[a1 + p]);
+                c10 = b0.fma(x, c10);
+                c11 = b1.fma(x, c11);
+                c12 = b2.fma(x, c12);
+                x = DoubleVector.broadcast(D, a[a2 + p]);
+                c20 = b0.fma(x, c20);
+                c21 = b1.fma(x, c21);
+                c22 = b2.fma(x, c22);
+                x = DoubleVector.broadcast(D, a[a3 + p]);
+                c30 = b0.fma(x, c30);
+                c31 = b1.fma(x, c31);
+                c32 = b2.fma(x, c32);
+            }
+            int r0 = i * n + j;
+            c00.intoArray(c, r0);
+            c01.intoArray(c, r0 + l);
+            c02.intoArray(c, r0 + 2 * l);
+            c10.intoArray(c, r0 + n);
+            c11.intoArray(c, r0 + n + l);
+            c12.intoArray(c, r0 + n + 2 * l);
+            c20.intoArray(c, r0 + 2 * n);
+            c21.intoArray(c, r0 + 2 * n + l);
+            c22.intoArray(c, r0 + 2 * n + 2 * l);
+            c30.intoArray(c, r0 + 3 * n);
+            c31.intoArray(c, r0 + 3 * n + l);
+            c32.intoArray(c, r0 + 3 * n + 2 * l);
+        }
+        for (; j < n; j += l) {
+            VectorMask<Double> mask = D.indexInRange(j, n);
+            DoubleVector c0 = DoubleVector.zero(D);
+            DoubleVector c1 = DoubleVector.zero(D);
+            DoubleVector c2 = DoubleVector.zero(D);
+            DoubleVector c3 = DoubleVector.zero(D);
+            for (int p = 0; p < k; p++) {
+                DoubleVector bv = DoubleVector.fromArray(D, b, p * ldb + j, mask);
+                c0 = bv.fma(DoubleVector.broadcast(D, a[a0 + p]), c0);
+                c1 = bv.fma(DoubleVector.broadcast(D, a[a1 + p]), c1);
+                c2 = bv.fma(DoubleVector.broadcast(D, a[a2 + p]), c2);
+                c3 = bv.fma(DoubleVector.broadcast(D, a[a3 + p]), c3);
+            }
+            int r0 = i * n + j;
+            c0.intoArray(c, r0, mask);
+            c1.intoArray(c, r0 + n, mask);
+            c2.intoArray(c, r0 + 2 * n, mask);
+            c3.intoArray(c, r0 + 3 * n, mask);
+        }
+    }
+
+    private static void row1(double[] a, int i, int k, double[] b, int ldb, int n, double[] c) {
+        int l = D.length();
+        int a0 = i * k;
+        for (int j = 0; j < n; j += l) {
+            VectorMask<Double> mask = D.indexInRange(j, n);
+            DoubleVector acc = DoubleVector.zero(D);
+            for (int p = 0; p < k; p++) {
+                acc = DoubleVector.fromArray(D, b, p * ldb + j, mask).fma(DoubleVector.broadcast(D, a[a0 + p]), acc);
+            }
+            acc.intoArray(c, i * n + j, mask);
+        }
     }
 
     /** Aᵀ (n×m) of A (m×n). */

@@ -2,6 +2,7 @@ package dev.oialr4j.oialr;
 
 import dev.oialr4j.autograd.Parameter;
 import dev.oialr4j.backend.Backend;
+import dev.oialr4j.backend.Parallel;
 import dev.oialr4j.linalg.Qr;
 import dev.oialr4j.linalg.Svd;
 import dev.oialr4j.lowrank.LowRankLinear;
@@ -61,6 +62,7 @@ public final class Oialr implements TrainerCallback {
     private long conversionNanos;
     private int reorthonormalisations;
     private boolean converted;
+    private Parallel workers;
 
     public Oialr(OialrConfig config) {
         this.config = config;
@@ -167,16 +169,24 @@ public final class Oialr implements TrainerCallback {
             captureDenseCounts(model);
         }
         long t0 = System.nanoTime();
-        for (Candidate c : select(model, config)) {
+        List<Candidate> chosen = select(model, config);
+        List<double[]> weights = new ArrayList<>();
+        for (Candidate c : chosen) {
+            weights.add(DenseOps.toDouble(backend.toHost(c.layer().weight().value())));
+        }
+        Svd.Result[] svds = new Svd.Result[chosen.size()];
+        workers().forChunks(chosen.size(), (i, count) -> svds[i] = Svd.decompose(weights.get(i),
+                chosen.get(i).layer().outFeatures(), chosen.get(i).layer().inFeatures()));
+        for (int i = 0; i < chosen.size(); i++) {
+            Candidate c = chosen.get(i);
             Linear dense = c.layer();
             int m = dense.outFeatures();
             int n = dense.inFeatures();
-            float[] w = backend.toHost(dense.weight().value());
-            Svd.Result svd = Svd.decompose(DenseOps.toDouble(w), m, n);
+            Svd.Result svd = svds[i];
             int k = svd.k();
             double[] sigma = new double[k * k];
-            for (int i = 0; i < k; i++) {
-                sigma[i * k + i] = svd.s()[i];
+            for (int j = 0; j < k; j++) {
+                sigma[j * k + j] = svd.s()[j];
             }
             LowRankLinear lr = new LowRankLinear(
                     backend.fromHost(DenseOps.toFloat(svd.u()), m, k),
@@ -201,58 +211,174 @@ public final class Oialr implements TrainerCallback {
         return (int) Math.min(total, (long) step * (round + 1));
     }
 
-    /** Runs one update round over the rolled-out layers (the output side first). */
+    /**
+     * Runs one update round over the rolled-out layers (the output side first). The double-precision
+     * work of the layers runs in parallel; reading and writing tensors and optimizer state happens on
+     * the calling thread.
+     */
     public void updateRound(Optimizer optimizer, Backend backend) {
         if (!converted) {
             throw new IllegalStateException("update round before conversion");
         }
         long t0 = System.nanoTime();
         int active = activeLayers(rounds, layers.size(), config.rolloutFraction());
+        boolean checkOrtho = rounds % ORTHO_CHECK_EVERY == 0;
+        List<LayerUpdate> updates = new ArrayList<>();
         for (int i = layers.size() - active; i < layers.size(); i++) {
-            updateLayer(layers.get(i), optimizer, backend);
+            updates.add(LayerUpdate.read(layers.get(i), optimizer, backend, config, checkOrtho));
+        }
+        workers().forChunks(updates.size(), (i, n) -> updates.get(i).compute());
+        for (LayerUpdate u : updates) {
+            u.apply(optimizer, backend);
+            if (u.reorthonormalised > 0) {
+                reorthonormalisations += u.reorthonormalised;
+            }
         }
         rounds++;
         roundNanos += System.nanoTime() - t0;
     }
 
-    private void updateLayer(Converted c, Optimizer optimizer, Backend backend) {
-        LowRankLinear layer = c.layer;
-        int m = layer.outFeatures();
-        int n = layer.inFeatures();
-        int r = layer.rank();
-        double[] s = DenseOps.toDouble(backend.toHost(layer.sigma().value()));
+    /**
+     * Rounds between checks of |UᵀU − I|. The bases are rotated in double by orthogonal factors from a
+     * double SVD, so they drift by about 1e-15 per round; checking every round would cost as much as
+     * the rotation itself (an m·r² Gram matrix).
+     */
+    static final int ORTHO_CHECK_EVERY = 10;
 
-        // Restore orthonormal bases first, folding the triangular factors into Σ so U Σ Vᵀ is unchanged.
-        if (DenseOps.orthogonalityError(c.u, m, r) > config.orthoTolerance()) {
-            Qr.Result qr = Qr.thin(c.u, m, r);
-            c.u = qr.q();
-            s = DenseOps.multiply(qr.r(), r, r, s, r, r);
-            reorthonormalisations++;
+    private Parallel workers() {
+        if (workers == null) {
+            workers = new Parallel(Math.max(1, Runtime.getRuntime().availableProcessors()));
         }
-        if (DenseOps.orthogonalityError(c.v, n, r) > config.orthoTolerance()) {
-            Qr.Result qr = Qr.thin(c.v, n, r);
-            c.v = qr.q();
-            s = DenseOps.multiply(s, r, r, DenseOps.transpose(qr.r(), r, r), r, r);
-            reorthonormalisations++;
+        return workers;
+    }
+
+    /** One layer's share of a round: host copies in, pure double math, results out. */
+    private static final class LayerUpdate {
+        final Converted c;
+        final OialrConfig config;
+        final boolean checkOrtho;
+        final int m;
+        final int n;
+        final int r;
+        final ParamState state;
+        double[] sigma;
+        double[] m1;
+        double[] m2;
+        // results
+        int newRank;
+        double[] p;
+        double[] q;
+        double[] values;
+        boolean identity;
+        int reorthonormalised;
+
+        private LayerUpdate(Converted c, OialrConfig config, boolean checkOrtho, ParamState state) {
+            this.c = c;
+            this.config = config;
+            this.checkOrtho = checkOrtho;
+            this.m = c.layer.outFeatures();
+            this.n = c.layer.inFeatures();
+            this.r = c.layer.rank();
+            this.state = state;
         }
 
-        Svd.Result svd = Svd.decompose(s, r, r);
-        double[] sigma = svd.s();
-        int newRank = config.rankRule().newRank(sigma, c.fullRank);
-        double[] p = svd.u();
-        double[] q = svd.v();
-        boolean identity = isIdentity(p, r) && isIdentity(q, r);
-        c.u = identity ? sliceColumns(c.u, m, r, newRank) : DenseOps.multiply(c.u, m, r, p, r, newRank);
-        c.v = identity ? sliceColumns(c.v, n, r, newRank) : DenseOps.multiply(c.v, n, r, q, r, newRank);
-        double[] diag = new double[newRank * newRank];
-        for (int i = 0; i < newRank; i++) {
-            diag[i * newRank + i] = sigma[i];
+        static LayerUpdate read(Converted c, Optimizer optimizer, Backend backend, OialrConfig config,
+                boolean checkOrtho) {
+            LayerUpdate u = new LayerUpdate(c, config, checkOrtho, optimizer.state(c.layer.sigma()));
+            u.sigma = DenseOps.toDouble(backend.toHost(c.layer.sigma().value()));
+            if (u.state instanceof ParamState.Adam adam && config.statePolicy() != StatePolicy.RESET) {
+                u.m1 = DenseOps.toDouble(backend.toHost(adam.m));
+                u.m2 = DenseOps.toDouble(backend.toHost(adam.v));
+            } else if (u.state instanceof ParamState.Momentum mom && mom.buf != null
+                    && config.statePolicy() != StatePolicy.RESET) {
+                u.m1 = DenseOps.toDouble(backend.toHost(mom.buf));
+            }
+            return u;
         }
-        ParamState state = optimizer.state(layer.sigma());
-        layer.u().setValue(backend.fromHost(DenseOps.toFloat(c.u), m, newRank));
-        layer.v().setValue(backend.fromHost(DenseOps.toFloat(c.v), n, newRank));
-        layer.sigma().setValue(backend.fromHost(DenseOps.toFloat(diag), newRank, newRank));
-        optimizer.setState(layer.sigma(), reshapeState(state, p, q, r, newRank, identity, backend));
+
+        void compute() {
+            double[] s = sigma;
+            // Restore orthonormal bases first, folding the triangular factors into Σ so U Σ Vᵀ is unchanged.
+            if (checkOrtho && DenseOps.orthogonalityError(c.u, m, r) > config.orthoTolerance()) {
+                Qr.Result qr = Qr.thin(c.u, m, r);
+                c.u = qr.q();
+                s = DenseOps.multiply(qr.r(), r, r, s, r, r);
+                reorthonormalised++;
+            }
+            if (checkOrtho && DenseOps.orthogonalityError(c.v, n, r) > config.orthoTolerance()) {
+                Qr.Result qr = Qr.thin(c.v, n, r);
+                c.v = qr.q();
+                s = DenseOps.multiply(s, r, r, DenseOps.transpose(qr.r(), r, r), r, r);
+                reorthonormalised++;
+            }
+            values = sortedDiagonal(s, r);
+            if (values != null) {
+                identity = true; // Σ is already diag(σ) with σ descending (e.g. right after conversion)
+            } else {
+                Svd.Result svd = Svd.decompose(s, r, r);
+                values = svd.s();
+                p = svd.u();
+                q = svd.v();
+                identity = isIdentity(p, r) && isIdentity(q, r);
+            }
+            newRank = config.rankRule().newRank(values, c.fullRank);
+            c.u = identity ? sliceColumns(c.u, m, r, newRank) : DenseOps.multiply(c.u, m, r, p, r, newRank);
+            c.v = identity ? sliceColumns(c.v, n, r, newRank) : DenseOps.multiply(c.v, n, r, q, r, newRank);
+            boolean rotate = config.statePolicy() == StatePolicy.ROTATE && !identity;
+            if (m1 != null) {
+                m1 = DenseOps.slice(rotate ? DenseOps.rotate(p, m1, q, r) : m1, r, newRank);
+            }
+            if (m2 != null) {
+                m2 = DenseOps.slice(m2, r, newRank);
+            }
+        }
+
+        void apply(Optimizer optimizer, Backend backend) {
+            LowRankLinear layer = c.layer;
+            double[] diag = new double[newRank * newRank];
+            for (int i = 0; i < newRank; i++) {
+                diag[i * newRank + i] = values[i];
+            }
+            layer.u().setValue(backend.fromHost(DenseOps.toFloat(c.u), m, newRank));
+            layer.v().setValue(backend.fromHost(DenseOps.toFloat(c.v), n, newRank));
+            layer.sigma().setValue(backend.fromHost(DenseOps.toFloat(diag), newRank, newRank));
+            optimizer.setState(layer.sigma(), newState(backend));
+        }
+
+        /** Σ's optimizer state after Σ' = (Pᵀ Σ Q)[:r', :r'], by the configured policy. */
+        private ParamState newState(Backend backend) {
+            if (state == null) {
+                return null;
+            }
+            boolean reset = config.statePolicy() == StatePolicy.RESET;
+            return switch (state) {
+                case ParamState.Adam adam -> reset
+                        ? new ParamState.Adam(backend.zeros(newRank, newRank), backend.zeros(newRank, newRank), 0)
+                        : new ParamState.Adam(host(backend, m1), host(backend, m2), adam.step);
+                case ParamState.Momentum mom -> new ParamState.Momentum(m1 == null ? null : host(backend, m1));
+            };
+        }
+
+        private Tensor host(Backend backend, double[] a) {
+            return backend.fromHost(DenseOps.toFloat(a), newRank, newRank);
+        }
+    }
+
+    /** The diagonal of Σ when Σ is exactly diagonal, non-negative and descending; else null. */
+    private static double[] sortedDiagonal(double[] s, int r) {
+        double[] d = new double[r];
+        for (int i = 0; i < r; i++) {
+            for (int j = 0; j < r; j++) {
+                if (i != j && s[i * r + j] != 0.0) {
+                    return null;
+                }
+            }
+            d[i] = s[i * r + i];
+            if (d[i] < 0 || (i > 0 && d[i] > d[i - 1])) {
+                return null;
+            }
+        }
+        return d;
     }
 
     private static boolean isIdentity(double[] a, int r) {
@@ -275,41 +401,6 @@ public final class Oialr implements TrainerCallback {
             System.arraycopy(a, i * cols, out, i * keep, keep);
         }
         return out;
-    }
-
-    /** Σ's optimizer state after Σ' = (Pᵀ Σ Q)[:r', :r'], by the configured policy. */
-    private ParamState reshapeState(ParamState state, double[] p, double[] q, int r, int newRank, boolean identity,
-            Backend backend) {
-        if (state == null) {
-            return null;
-        }
-        StatePolicy policy = config.statePolicy();
-        switch (state) {
-            case ParamState.Adam adam -> {
-                if (policy == StatePolicy.RESET) {
-                    return new ParamState.Adam(backend.zeros(newRank, newRank), backend.zeros(newRank, newRank), 0);
-                }
-                Tensor m1 = transform(adam.m, p, q, r, newRank, policy == StatePolicy.ROTATE && !identity, backend);
-                Tensor m2 = transform(adam.v, p, q, r, newRank, false, backend);
-                return new ParamState.Adam(m1, m2, adam.step);
-            }
-            case ParamState.Momentum mom -> {
-                if (policy == StatePolicy.RESET || mom.buf == null) {
-                    return new ParamState.Momentum(null);
-                }
-                return new ParamState.Momentum(
-                        transform(mom.buf, p, q, r, newRank, policy == StatePolicy.ROTATE && !identity, backend));
-            }
-        }
-    }
-
-    private static Tensor transform(Tensor t, double[] p, double[] q, int r, int newRank, boolean rotate,
-            Backend backend) {
-        double[] a = DenseOps.toDouble(backend.toHost(t));
-        if (rotate) {
-            a = DenseOps.rotate(p, a, q, r);
-        }
-        return backend.fromHost(DenseOps.toFloat(DenseOps.slice(a, r, newRank)), newRank, newRank);
     }
 
     // ---- reporting ------------------------------------------------------------------------------
