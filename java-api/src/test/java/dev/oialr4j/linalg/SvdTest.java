@@ -316,12 +316,21 @@ class SvdTest {
     @Test
     void largerTallAndSquare() {
         Random rnd = new Random(43);
-        for (int[] shape : new int[][] {{400, 400}, {700, 150}}) {
+        for (int[] shape : new int[][] {{512, 512}, {700, 150}, {1000, 20}}) {
             int m = shape[0];
             int n = shape[1];
             double[] a = gaussian(rnd, m, n);
             Svd.Result r = checkSvd(a, m, n);
             assertSigmaClose(referenceSingularValues(a, m, n), r.s(), SIGMA_TOL);
         }
+    }
+
+    @Test
+    void iterationLimitThrowsInsteadOfReturningGarbage() {
+        // The public entry points reject NaN; fed one directly, the bidiagonal QR can never deflate and
+        // must stop at its limit with a typed exception.
+        double[] s = {1, Double.NaN, 2, 3};
+        double[] e = {0.5, 0.5, 0.5, 0};
+        assertThrows(ConvergenceException.class, () -> BidiagonalQr.solve(s, e, 4, null, 0, null, 0));
     }
 }
