@@ -58,6 +58,11 @@ public final class RunOptions {
             description = "Global gradient-norm clipping, 0 = off (default ${DEFAULT-VALUE}).")
     double clip;
 
+    @Option(names = "--stability-lag", defaultValue = "0",
+            description = "Log basis stability and mixing similarity against the weights this many epochs back;"
+                    + " 0 = off (default ${DEFAULT-VALUE}). Costs an SVD and a QR per dense layer per epoch.")
+    int stabilityLag;
+
     @Option(names = "--threads", description = "CPU threads (default: all cores).")
     Integer threads;
 
@@ -84,6 +89,9 @@ public final class RunOptions {
         }
         if (!(lr > 0) || !Double.isFinite(lr)) {
             throw new Main.UsageException("--lr must be a positive number, got " + lr);
+        }
+        if (stabilityLag < 0) {
+            throw new Main.UsageException("--stability-lag must be >= 0, got " + stabilityLag);
         }
         if (threads != null && threads < 1) {
             throw new Main.UsageException("--threads must be at least 1, got " + threads);

@@ -10,6 +10,7 @@ import dev.oialr4j.nn.Module;
 import dev.oialr4j.nn.models.Mlp;
 import dev.oialr4j.oialr.Oialr;
 import dev.oialr4j.oialr.OialrConfig;
+import dev.oialr4j.oialr.StabilityMetrics;
 import dev.oialr4j.optim.AdamW;
 import dev.oialr4j.optim.LrSchedule;
 import dev.oialr4j.optim.Optimizer;
@@ -97,6 +98,7 @@ final class TrainingRun {
             config.put("label_smoothing", o.labelSmoothing);
             config.put("warmup_steps", warmup);
             config.put("seed", o.seed);
+            config.put("stability_lag", o.stabilityLag);
             config.put("threads", threads);
             config.put("data", data.dir().toString());
             config.put("parameters", net.parameterCount());
@@ -121,6 +123,9 @@ final class TrainingRun {
             Trainer.Builder tb = Trainer.builder().model(net).backend(backend).optimizer(opt).schedule(schedule)
                     .train(loader).test(data.test()).epochs(o.epochs).labelSmoothing(o.labelSmoothing)
                     .clipNorm(o.clip).runDirectory(run).console(console).progress(ProgressBar.forTerminal(System.err));
+            if (o.stabilityLag > 0) {
+                tb.callback(new StabilityMetrics(o.stabilityLag));
+            }
             if (oialr != null) {
                 tb.callback(oialr);
                 tb.callback(new TrainerCallback() {

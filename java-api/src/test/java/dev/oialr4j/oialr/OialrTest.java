@@ -311,6 +311,41 @@ class OialrTest {
         assertTrue(orthonormalityError(host(be, l.v().value()), 12, expectedRank) < 1e-5);
     }
 
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"ascending", "shuffled", "negative", "sorted"})
+    void roundOnADiagonalSigmaSortsItIntoNonNegativeDescendingValues(String kind) {
+        Net net = new Net(13, 12, 40, 4);
+        Optimizer opt = Opt.ADAMW.create(be, net, 1e-3, 0.0);
+        // β = 0.3: of |d| = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0.5, 0.25, 0.1} the first seven survive (cutoff 2.7),
+        // whatever order or signs Σ holds them in
+        Oialr oialr = new Oialr(config().cutoffFraction(0.3).maxCutFraction(1.0).minRankFraction(0.0).build());
+        oialr.convert(net, opt, be);
+        LowRankLinear l = net.lowRank(0);
+        double[] d = switch (kind) {
+            case "ascending" -> new double[] {0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+            case "shuffled" -> new double[] {3, 9, 0.5, 7, 1, 8, 0.1, 6, 2, 5, 0.25, 4};
+            case "negative" -> new double[] {9, -8, 7, 6, -5, 4, 3, 2, 1, 0.5, -0.25, 0.1};
+            default -> new double[] {9, 8, 7, 6, 5, 4, 3, 2, 1, 0.5, 0.25, 0.1};
+        };
+        double[] sigma = new double[144];
+        for (int i = 0; i < 12; i++) {
+            sigma[i * 12 + i] = d[i];
+        }
+        l.sigma().setValue(be.fromHost(toFloat(sigma), 12, 12));
+        double[] old = product(be, l);
+        OialrTestSupport.Truncation ref = ejmlTruncation(old, 40, 12, 7);
+        oialr.updateRound(opt, be);
+        assertEquals(7, l.rank(), kind);
+        double rel = relativeError(ref.approx(), product(be, l));
+        assertTrue(rel < 1e-5, kind + ": U Σ Vᵀ differs from the best rank-7 truncation by " + rel);
+        double[] s = host(be, l.sigma().value());
+        for (int i = 0; i < 7; i++) {
+            assertEquals(9 - i, s[i * 7 + i], 1e-5, kind + ": σ" + i);
+        }
+        assertTrue(orthonormalityError(host(be, l.u().value()), 40, 7) < 1e-5);
+        assertTrue(orthonormalityError(host(be, l.v().value()), 12, 7) < 1e-5);
+    }
+
     @ParameterizedTest(name = "cutoff={0}")
     @ValueSource(doubles = {0.0, 0.3})
     void thousandRoundsWithPerturbedSigmaKeepBasesOrthonormalAndRankMonotone(double cutoff) {
