@@ -75,7 +75,12 @@ final class TrainingRun {
             LrSchedule schedule = LrSchedule.cosineWithWarmup(o.lr, warmup, total, 0.0);
             Oialr oialr = oialrConfig == null ? null : new Oialr(oialrConfig);
             if (oialr != null) {
-                var selected = Oialr.select(net, oialrConfig);
+                List<Oialr.Candidate> selected;
+                try {
+                    selected = Oialr.select(net, oialrConfig);
+                } catch (IllegalArgumentException e) {
+                    throw new Main.UsageException(e.getMessage());
+                }
                 if (selected.isEmpty()) {
                     throw new Main.UsageException("OIALR selects no layer of this model; check --include/--exclude");
                 }

@@ -126,7 +126,9 @@ final class RotationBatch {
      * rows become one wavefront (their rotations padded with identities to a common range and laid out
      * step by step in tab), the others stay single sweeps. Returns the number of operations.
      */
+    static long ROT, WSTEPS, SINGLE, FLUSH;
     private int plan(double[] c, double[] s) {
+        FLUSH++;
         int ops = 0;
         int tabSize = 0;
         int q = 0;
@@ -184,6 +186,8 @@ final class RotationBatch {
             }
             ops++;
         }
+        for (int i = 0; i < ops; i++) { if (opWave[i]) WSTEPS += opHi[i]-opLo[i]+WAVE; else SINGLE += sweepCount[opSweep[i]]; }
+        for (int i = 0; i < sweeps; i++) ROT += sweepCount[i];
         return ops;
     }
 

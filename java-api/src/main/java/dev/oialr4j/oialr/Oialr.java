@@ -62,7 +62,6 @@ public final class Oialr implements TrainerCallback {
     private long conversionNanos;
     private int reorthonormalisations;
     private boolean converted;
-    private Parallel workers;
 
     public Oialr(OialrConfig config) {
         this.config = config;
@@ -245,11 +244,37 @@ public final class Oialr implements TrainerCallback {
      */
     static final int ORTHO_CHECK_EVERY = 10;
 
-    private Parallel workers() {
-        if (workers == null) {
-            workers = new Parallel(Math.max(1, Runtime.getRuntime().availableProcessors()));
+    /** One pool of daemon threads for all instances, so many Oialr objects do not pile up idle threads. */
+    private static final class Workers {
+        static final Parallel POOL = new Parallel(Math.max(1, Runtime.getRuntime().availableProcessors()));
+    }
+
+    private static Parallel workers() {
+        return Workers.POOL;
+    }
+
+    /**
+     * Test hook: multiplies column {@code col} of the double master of layer {@code layer}'s U by
+     * {@code factor} and compensates in Σ, so U Σ Vᵀ is unchanged but U is no longer orthonormal.
+     */
+    void skewBasisForTesting(int layer, int col, double factor, Backend backend) {
+        Converted c = layers.get(layer);
+        int m = c.layer.outFeatures();
+        int r = c.layer.rank();
+        for (int i = 0; i < m; i++) {
+            c.u[i * r + col] *= factor;
         }
-        return workers;
+        float[] s = backend.toHost(c.layer.sigma().value());
+        for (int j = 0; j < r; j++) {
+            s[col * r + j] /= (float) factor;
+        }
+        c.layer.u().setValue(backend.fromHost(DenseOps.toFloat(c.u), m, r));
+        c.layer.sigma().setValue(backend.fromHost(s, r, r));
+    }
+
+    /** Number of QR re-orthonormalisations so far. */
+    public int reorthonormalisations() {
+        return reorthonormalisations;
     }
 
     /** One layer's share of a round: host copies in, pure double math, results out. */
