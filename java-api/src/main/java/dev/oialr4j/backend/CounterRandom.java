@@ -11,7 +11,11 @@ public final class CounterRandom {
     }
 
     public static long mix(long seed, long index) {
-        long z = seed + (index + 1) * 0x9E3779B97F4A7C15L;
+        return finalise(seed + (index + 1) * 0x9E3779B97F4A7C15L);
+    }
+
+    /** The SplitMix64 finaliser: a bijective 64-bit mixing function. */
+    public static long finalise(long z) {
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
         return z ^ (z >>> 31);

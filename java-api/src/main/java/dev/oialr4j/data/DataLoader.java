@@ -1,5 +1,6 @@
 package dev.oialr4j.data;
 
+import dev.oialr4j.backend.CounterRandom;
 import dev.oialr4j.tensor.Tensor;
 import java.util.Iterator;
 import java.util.NoSuchElementException;
@@ -105,13 +106,7 @@ public final class DataLoader implements Iterable<Batch> {
      * epoch 0 of seed 42, so both go through a 64-bit mixing function (the SplitMix64 finaliser).
      */
     static long epochSeed(long seed, int epoch) {
-        return mix64(mix64(seed) + 0x9E3779B97F4A7C15L * (epoch + 1L));
-    }
-
-    private static long mix64(long z) {
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
+        return CounterRandom.mix(CounterRandom.finalise(seed), epoch);
     }
 
     private final class BatchIterator implements Iterator<Batch> {
