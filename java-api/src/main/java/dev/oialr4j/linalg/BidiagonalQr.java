@@ -24,7 +24,7 @@ final class BidiagonalQr {
         }
         e[k - 1] = 0;
         int capacity = (int) Math.min(1 << 16, Math.max(64L, 2L * k * k));
-        var batch = new RotationBatch(capacity);
+        var batch = new RotationBatch(capacity, k);
         boolean[] negate = new boolean[k];
         int p = k;
         long steps = 0;
@@ -148,7 +148,7 @@ final class BidiagonalQr {
         double g = sk * ek;
         int count = p - 1 - kk;
         if (!batch.fits(count)) {
-            batch.flush(ut, uLen, vt, vLen);
+            batch.applyPending(ut, uLen, vt, vLen);
         }
         int off = batch.beginSweep(kk, count);
         for (int j = kk; j < p - 1; j++, off++) {
