@@ -6,8 +6,10 @@ import dev.oialr4j.tensor.Shape;
 import dev.oialr4j.tensor.Tensor;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -22,6 +24,11 @@ public final class CpuBackend implements Backend {
     private static final int L = S.length();
     /** Elements below which an elementwise op stays on the calling thread. */
     private static final int GRAIN = 1 << 15;
+    /** Dropout draws a vector of 64-bit counters at a time; the floats they gate use a species of as many lanes. */
+    private static final VectorSpecies<Long> DROPOUT_LONGS = LongVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> DROPOUT_FLOATS =
+            VectorSpecies.of(float.class, VectorShape.forBitSize(DROPOUT_LONGS.vectorBitSize() / 2));
+    private static final long[] DROPOUT_IOTA = java.util.stream.LongStream.range(0, DROPOUT_LONGS.length()).toArray();
     private static final float GELU_C = (float) Math.sqrt(2.0 / Math.PI);
     private static final float GELU_A = 0.044715f;
 
@@ -285,8 +292,27 @@ public final class CpuBackend implements Backend {
         float[] ms = mask.data();
         float[] os = out.data();
         float keepScale = 1f / (1f - p);
+        // uniform(seed, i) >= p  <=>  (mix(seed, i) >>> 40) >= ceil(p * 2^24), exactly (24-bit values),
+        // so the vector path draws the same mask as the scalar generator, eight 64-bit lanes at a time.
+        long threshold = (long) Math.ceil((double) p * 0x1.0p24);
         forElements(xs.length, (from, to) -> {
-            for (int i = from; i < to; i++) {
+            int i = from;
+            int lanes = DROPOUT_LONGS.length();
+            FloatVector scale = FloatVector.broadcast(DROPOUT_FLOATS, keepScale);
+            FloatVector zero = FloatVector.zero(DROPOUT_FLOATS);
+            for (int bound = from + DROPOUT_LONGS.loopBound(to - from); i < bound; i += lanes) {
+                LongVector idx = LongVector.fromArray(DROPOUT_LONGS, DROPOUT_IOTA, 0).add(i + 1L);
+                LongVector z = idx.mul(0x9E3779B97F4A7C15L).add(seed);
+                z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(0xBF58476D1CE4E5B9L);
+                z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(0x94D049BB133111EBL);
+                z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31));
+                VectorMask<Float> keep = z.lanewise(VectorOperators.LSHR, 40)
+                        .compare(VectorOperators.GE, threshold).cast(DROPOUT_FLOATS);
+                FloatVector m = zero.blend(scale, keep);
+                m.intoArray(ms, i);
+                FloatVector.fromArray(DROPOUT_FLOATS, xs, i).mul(m).intoArray(os, i);
+            }
+            for (; i < to; i++) {
                 float m = CounterRandom.uniform(seed, i) >= p ? keepScale : 0f;
                 ms[i] = m;
                 os[i] = xs[i] * m;

@@ -62,6 +62,7 @@ public final class Oialr implements TrainerCallback {
     private long conversionNanos;
     private int reorthonormalisations;
     private boolean converted;
+    private final List<Double> roundMillis = new ArrayList<>();
 
     public Oialr(OialrConfig config) {
         this.config = config;
@@ -221,7 +222,8 @@ public final class Oialr implements TrainerCallback {
         }
         long t0 = System.nanoTime();
         int active = activeLayers(rounds, layers.size(), config.rolloutFraction());
-        boolean checkOrtho = rounds % ORTHO_CHECK_EVERY == 0;
+        // Round 0 follows the conversion, whose bases come straight from a double SVD: nothing to check yet.
+        boolean checkOrtho = rounds > 0 && rounds % ORTHO_CHECK_EVERY == 0;
         List<LayerUpdate> updates = new ArrayList<>();
         for (int i = layers.size() - active; i < layers.size(); i++) {
             updates.add(LayerUpdate.read(layers.get(i), optimizer, backend, config, checkOrtho));
@@ -234,7 +236,9 @@ public final class Oialr implements TrainerCallback {
             }
         }
         rounds++;
-        roundNanos += System.nanoTime() - t0;
+        long spent = System.nanoTime() - t0;
+        roundNanos += spent;
+        roundMillis.add(spent / 1e6);
     }
 
     /**
@@ -448,6 +452,7 @@ public final class Oialr implements TrainerCallback {
         r.put("stored_pct", storedPercent(model));
         r.put("update_rounds", rounds);
         r.put("update_round_seconds", roundNanos / 1e9);
+        r.put("update_round_ms", List.copyOf(roundMillis));
         r.put("conversion_seconds", conversionNanos / 1e9);
         r.put("reorthonormalisations", reorthonormalisations);
         return r;

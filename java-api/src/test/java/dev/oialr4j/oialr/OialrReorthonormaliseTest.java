@@ -26,7 +26,7 @@ class OialrReorthonormaliseTest {
             Sgd opt = new Sgd(be, ParamGroup.decayMatricesOnly(model.parameters(), 0), 0.1, 0.9, false);
             Oialr oialr = new Oialr(OialrConfig.builder().delay(1).cutoffFraction(0).rolloutFraction(1).build());
             oialr.convert(model, opt, be);
-            oialr.updateRound(opt, be); // round 0 (checked), Σ diagonal
+            oialr.updateRound(opt, be); // round 0 (unchecked: fresh bases), Σ diagonal
             LowRankLinear layer = oialr.lowRankLayers().get(0);
             int r = layer.rank();
             oialr.skewBasisForTesting(0, 3, 1.01, be);
