@@ -143,10 +143,19 @@ final class DenseOps {
         return s;
     }
 
-    /** Pᵀ M Q for square r×r matrices. */
-    static double[] rotate(double[] p, double[] mat, double[] q, int r) {
-        double[] mq = multiply(mat, r, r, q, r, r);
-        return multiply(transpose(p, r, r), r, r, mq, r, r);
+    /**
+     * (Pᵀ M Q)[:k, :k] for square r×r P, M, Q, computed as P[:, :k]ᵀ (M Q[:, :k]) so the columns that the
+     * rank cut drops are never formed.
+     */
+    static double[] rotateLeading(double[] p, double[] mat, double[] q, int r, int k) {
+        double[] mq = multiply(mat, r, r, q, r, k);
+        double[] pt = new double[k * r];
+        for (int i = 0; i < r; i++) {
+            for (int j = 0; j < k; j++) {
+                pt[j * r + i] = p[i * r + j];
+            }
+        }
+        return multiply(pt, k, r, mq, k, k);
     }
 
     /** max |AᵀA − I| over the r×r Gram matrix of the m×r column block A. */

@@ -355,7 +355,7 @@ public final class Oialr implements TrainerCallback {
             c.v = identity ? sliceColumns(c.v, n, r, newRank) : DenseOps.multiply(c.v, n, r, q, r, newRank);
             boolean rotate = config.statePolicy() == StatePolicy.ROTATE && !identity;
             if (m1 != null) {
-                m1 = DenseOps.slice(rotate ? DenseOps.rotate(p, m1, q, r) : m1, r, newRank);
+                m1 = rotate ? DenseOps.rotateLeading(p, m1, q, r, newRank) : DenseOps.slice(m1, r, newRank);
             }
             if (m2 != null) {
                 m2 = DenseOps.slice(m2, r, newRank);
