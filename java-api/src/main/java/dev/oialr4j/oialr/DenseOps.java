@@ -15,6 +15,35 @@ final class DenseOps {
     private DenseOps() {
     }
 
+    /**
+     * Runs every kernel here on small inputs until the JIT has compiled it. Vector-API code is very slow
+     * before C2 compiles it (the first 1024×1024×512 product takes ~460 ms instead of ~40 ms), so
+     * conversion calls this once and the first update rounds do not pay for compilation on large
+     * matrices. Costs a few tens of milliseconds, counted in the conversion time.
+     */
+    static void warmUp() {
+        // Tiny shapes, many calls: the JIT counts invocations and loop back-edges, not work done, so
+        // this reaches C2 quickly. m = 5 runs both row kernels; n = 25 runs the 3-vector tile and the
+        // masked tail.
+        int m = 5;
+        int k = 4;
+        int n = 25;
+        double[] a = new double[Math.max(m * k, k * n)];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (i % 7) - 3;
+        }
+        double sink = 0;
+        for (int i = 0; i < 6_000; i++) {
+            sink += multiply(a, m, k, a, n, n)[i % (m * n)];
+        }
+        for (int i = 0; i < 1_000; i++) {
+            sink += rotateLeading(a, a, a, 4, 3)[0] + orthogonalityError(a, 5, 4);
+        }
+        if (Double.isNaN(sink)) {
+            throw new AssertionError("warm-up produced NaN");
+        }
+    }
+
     /** C (m×n) = A (m×k) · B[:, :n] where B is k×ldb (only its first n columns are used). */
     static double[] multiply(double[] a, int m, int k, double[] b, int ldb, int n) {
         double[] c = new double[m * n];

@@ -169,6 +169,7 @@ public final class Oialr implements TrainerCallback {
             captureDenseCounts(model);
         }
         long t0 = System.nanoTime();
+        DenseOps.warmUp();
         List<Candidate> chosen = select(model, config);
         List<double[]> weights = new ArrayList<>();
         for (Candidate c : chosen) {
