@@ -1,7 +1,6 @@
 package dev.oialr4j.linalg;
 
 import jdk.incubator.vector.DoubleVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Level-1 kernels on double arrays (offset + length), vectorised. Callers validate ranges. */
@@ -32,7 +31,7 @@ final class VectorOps {
             for (; i <= len - L; i += L) {
                 s0 = DoubleVector.fromArray(S, a, ao + i).fma(DoubleVector.fromArray(S, b, bo + i), s0);
             }
-            sum = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+            sum = sumLanes(s0.add(s1).add(s2.add(s3)));
         }
         for (; i < len; i++) {
             sum = Math.fma(a[ao + i], b[bo + i], sum);
@@ -112,7 +111,7 @@ final class VectorOps {
                 y0.intoArray(y, yo + i);
                 s0 = y0.fma(DoubleVector.fromArray(S, z, zo + i), s0);
             }
-            sum = s0.add(s1).reduceLanes(VectorOperators.ADD);
+            sum = sumLanes(s0.add(s1));
         }
         for (; i < len; i++) {
             double v = Math.fma(alpha, x[xo + i], y[yo + i]);
@@ -207,10 +206,10 @@ final class VectorOps {
                 s2 = DoubleVector.fromArray(S, x, o2 + i).fma(vv, s2);
                 s3 = DoubleVector.fromArray(S, x, o3 + i).fma(vv, s3);
             }
-            d0 = s0.reduceLanes(VectorOperators.ADD);
-            d1 = s1.reduceLanes(VectorOperators.ADD);
-            d2 = s2.reduceLanes(VectorOperators.ADD);
-            d3 = s3.reduceLanes(VectorOperators.ADD);
+            d0 = sumLanes(s0);
+            d1 = sumLanes(s1);
+            d2 = sumLanes(s2);
+            d3 = sumLanes(s3);
         }
         for (int t = i; t < len; t++) {
             double vt = v[vo + t];
@@ -256,5 +255,18 @@ final class VectorOps {
             return Math.sqrt(ss);
         }
         return Math.hypot(f, g);
+    }
+
+    /**
+     * Sums the lanes left to right. {@code reduceLanes(ADD)} may add in a different order in compiled
+     * and interpreted code, which made results depend on JIT timing; a fixed order keeps every
+     * decomposition reproducible from the first call.
+     */
+    static double sumLanes(DoubleVector v) {
+        double s = 0;
+        for (int l = 0; l < v.length(); l++) {
+            s += v.lane(l);
+        }
+        return s;
     }
 }
