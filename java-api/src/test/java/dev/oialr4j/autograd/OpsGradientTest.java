@@ -11,7 +11,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * A finite-difference gradient check for every differentiable op, each against its own naive
  * double-precision reference. Tolerances: forward 1e-5 relative (float32 rounding), gradients 2e-3
- * relative in the 2-norm (float32 analytic vs double central differences).
+ * relative in the 2-norm (float32 analytic vs double central differences). Each test asserts both
+ * through {@link GradCheck#check}.
  */
 class OpsGradientTest {
 
