@@ -266,6 +266,14 @@ class OpsGradientTest {
     }
 
     @Test
+    void reshapeThenLinear() {
+        // The gradient of a reshaped view must flow back in the original shape.
+        GradCheck.check(be, "reshape", 28, new int[][] {{2, 3, 4}, {5, 4}}, ALL2, GradCheck.UNIFORM,
+                (ops, v) -> ops.linear(ops.reshape(v[0], 6, 4), v[1], null),
+                x -> matmul(x[0], false, x[1], true, 6, 4, 5), FWD, GRAD);
+    }
+
+    @Test
     void sum() {
         GradCheck.check(be, "sum", 26, new int[][] {{9}}, ONE, GradCheck.UNIFORM,
                 (ops, v) -> ops.sum(v[0]),
