@@ -30,6 +30,7 @@ public final class CompareCommand implements Callable<Integer> {
         OialrConfig config = oialrOptions.toConfig();
         TrainingRun.Data data = TrainingRun.Data.load(options);
         Path dir = options.out != null ? options.out : TrainingRun.defaultDir("compare");
+        TrainingRun.checkSelection(TrainingRun.buildModel(options, data), config);
         TrainingRun.Outcome dense = TrainingRun.run("dense", options, null, data, dir.resolve("dense"), System.out);
         TrainingRun.Outcome low = TrainingRun.run("oialr", options, config, data, dir.resolve("oialr"), System.out);
         Comparison c = Comparison.of(dense, low, config.delay());
@@ -67,11 +68,12 @@ public final class CompareCommand implements Callable<Integer> {
             sb.append(String.format("%-38s %11.2f%% %11.2f%%%n", "stored parameters", 100.0, storedPct));
             sb.append(String.format("%-38s %10.2fms %10.2fms%n", "median step, dense phase", denseRunMedianMs,
                     densePhaseMedianMs));
-            sb.append(String.format("%-38s %12s %10.2fms%n", "median step, low-rank phase", "-", lowRankPhaseMedianMs));
-            sb.append(String.format("%-38s %12s %12.3f%n", "low-rank / dense phase (same run)", "-",
-                    lowRankPhaseMedianMs / densePhaseMedianMs));
-            sb.append(String.format("%-38s %12s %12.3f%n", "low-rank phase / dense run", "-",
-                    lowRankPhaseMedianMs / denseRunMedianMs));
+            sb.append(String.format("%-38s %12s %12s%n", "median step, low-rank phase", "-",
+                    orNa(lowRankPhaseMedianMs, "%.2fms")));
+            sb.append(String.format("%-38s %12s %12s%n", "low-rank / dense phase (same run)", "-",
+                    orNa(lowRankPhaseMedianMs / densePhaseMedianMs, "%.3f")));
+            sb.append(String.format("%-38s %12s %12s%n", "low-rank phase / dense run", "-",
+                    orNa(lowRankPhaseMedianMs / denseRunMedianMs, "%.3f")));
             sb.append(String.format("%-38s %12s %9.2f s (%d)%n", "update rounds (count)", "-", roundSeconds, rounds));
             sb.append(String.format("%-38s %12s %11.2f%%%n", "update rounds / total training time", "-",
                     100 * roundSeconds / oialrSeconds));
@@ -81,6 +83,11 @@ public final class CompareCommand implements Callable<Integer> {
             sb.append(String.format("machine: %d CPU threads, Java %s, %s %s%n", Runtime.getRuntime().availableProcessors(),
                     Runtime.version(), System.getProperty("os.name"), System.getProperty("os.arch")));
             return sb.toString();
+        }
+
+        /** "n/a" when the run never reached the low-rank phase (e.g. --delay beyond the last step). */
+        private static String orNa(double v, String format) {
+            return Double.isFinite(v) ? String.format(format, v) : "n/a";
         }
 
         Map<String, Object> toMap() {

@@ -62,8 +62,7 @@ final class TrainingRun {
     static Outcome run(String label, RunOptions o, OialrConfig oialrConfig, Data data, Path runDir, PrintStream console) {
         int threads = o.threadCount();
         try (Backend backend = Backends.create(Device.CPU, threads); RunDirectory run = RunDirectory.create(runDir)) {
-            Module net = Mlp.builder().inputs(data.train().features()).hidden(o.hidden)
-                    .outputs(data.train().numClasses()).dropout(o.dropout).seed(o.seed).build();
+            Module net = buildModel(o, data);
             net.to(backend);
             List<ParamGroup> groups = ParamGroup.decayMatricesOnly(net.parameters(), o.weightDecay);
             Optimizer opt = o.optimizer.equals("sgd") ? new Sgd(backend, groups, o.lr, o.momentum, o.nesterov)
@@ -75,15 +74,7 @@ final class TrainingRun {
             LrSchedule schedule = LrSchedule.cosineWithWarmup(o.lr, warmup, total, 0.0);
             Oialr oialr = oialrConfig == null ? null : new Oialr(oialrConfig);
             if (oialr != null) {
-                List<Oialr.Candidate> selected;
-                try {
-                    selected = Oialr.select(net, oialrConfig);
-                } catch (IllegalArgumentException e) {
-                    throw new Main.UsageException(e.getMessage());
-                }
-                if (selected.isEmpty()) {
-                    throw new Main.UsageException("OIALR selects no layer of this model; check --include/--exclude");
-                }
+                checkSelection(net, oialrConfig);
                 if (oialrConfig.delay() >= total) {
                     console.printf("note: --delay %d is not below the run's %d steps, so no layer will be converted%n",
                             oialrConfig.delay(), total);
@@ -145,6 +136,26 @@ final class TrainingRun {
             run.writeSummary(summary(result, oialr, net));
             return new Outcome(label, result, oialr, net, runDir);
         }
+    }
+
+    /** Fails with one sentence when the OIALR settings convert no layer of {@code net}. */
+    static void checkSelection(Module net, OialrConfig config) {
+        List<Oialr.Candidate> selected;
+        try {
+            selected = Oialr.select(net, config);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException(e.getMessage());
+        }
+        if (selected.isEmpty()) {
+            throw new Main.UsageException("OIALR selects no layer of this model (layers need an aspect ratio below "
+                    + config.maxAspectRatio() + " and the classifier stays dense); check --hidden, --include and --exclude");
+        }
+    }
+
+    /** The model the options describe (also used to check settings before any training starts). */
+    static Module buildModel(RunOptions o, Data data) {
+        return Mlp.builder().inputs(data.train().features()).hidden(o.hidden)
+                .outputs(data.train().numClasses()).dropout(o.dropout).seed(o.seed).build();
     }
 
     static Map<String, Object> summary(TrainResult result, Oialr oialr, Module net) {
