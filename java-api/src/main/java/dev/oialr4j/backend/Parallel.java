@@ -27,6 +27,8 @@ public final class Parallel implements AutoCloseable {
 
     private final int threads;
     private final ExecutorService workers;
+    /** True on a thread while it runs chunks of one of this pool's loops. */
+    private final ThreadLocal<Boolean> insideLoop = ThreadLocal.withInitial(() -> Boolean.FALSE);
 
     public Parallel(int threads) {
         if (threads < 1) {
@@ -76,7 +78,9 @@ public final class Parallel implements AutoCloseable {
         if (count <= 0) {
             return;
         }
-        if (workers == null || count == 1) {
+        // A loop started from inside a running loop of this pool runs inline: its tasks would queue
+        // behind the busy workers that are waiting for it, and the pool would deadlock.
+        if (workers == null || count == 1 || insideLoop.get()) {
             for (int i = 0; i < count; i++) {
                 body.run(i, count);
             }
@@ -84,9 +88,15 @@ public final class Parallel implements AutoCloseable {
         }
         AtomicInteger next = new AtomicInteger();
         Runnable drain = () -> {
-            int i;
-            while ((i = next.getAndIncrement()) < count) {
-                body.run(i, count);
+            boolean outer = insideLoop.get();
+            insideLoop.set(true);
+            try {
+                int i;
+                while ((i = next.getAndIncrement()) < count) {
+                    body.run(i, count);
+                }
+            } finally {
+                insideLoop.set(outer);
             }
         };
         int helpers = Math.min(threads - 1, count - 1);
