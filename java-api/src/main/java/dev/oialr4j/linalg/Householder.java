@@ -1,5 +1,7 @@
 package dev.oialr4j.linalg;
 
+import dev.oialr4j.backend.Parallel;
+
 /**
  * Householder reflectors H = I − τ·v·vᵀ with v₀ = 1 (LAPACK's dlarfg convention), and the reductions
  * built from them: QR and bidiagonalisation of a row-major double matrix, and the explicit forming
@@ -7,6 +9,9 @@ package dev.oialr4j.linalg;
  * operations are contiguous.
  */
 final class Householder {
+
+    /** Threads for forming Qᵀ row blocks; nested use from another pool's task is safe (see Parallel). */
+    private static final Parallel ROWS = new Parallel(Math.max(1, Runtime.getRuntime().availableProcessors()));
 
     private Householder() {}
 
@@ -230,29 +235,35 @@ final class Householder {
         // Rows in super-blocks of about 256 KiB (L2), in groups of four: each reflector comes from memory
         // once per super-block and from L1 for the other groups.
         int superRows = Math.max(4, Math.min(64, (32 * 1024 / m) & ~3));
-        for (int b0 = 0; b0 < k; b0 += superRows) {
-            int b1 = Math.min(k, b0 + superRows);
-            for (int j = init == null ? b1 - 1 : k - 1; j >= first; j--) {
-                double t = tau[j];
-                if (t == 0) {
-                    continue;
-                }
-                int len = m - j;
-                int vo = j * m + j;
-                // Rows r < j are still e_r on indices ≥ j, so H_j leaves them alone (not so for a general init).
-                int r = init == null ? Math.max(b0, j) : b0;
-                for (; r + 4 <= b1; r += 4) {
-                    VectorOps.reflectRows4(qt, r * m + j, m, vs, vo, len, t);
-                }
-                for (; r < b1; r++) {
-                    int off = r * m + j;
-                    double dt = VectorOps.dot(qt, off, vs, vo, len);
-                    if (dt != 0) {
-                        VectorOps.axpy(-t * dt, vs, vo, qt, off, len);
+        int blocks = (k + superRows - 1) / superRows;
+        // Super-blocks own disjoint rows of Qᵀ, so they run in parallel; the result does not depend on
+        // the thread count. Small matrices (few blocks) stay on the calling thread.
+        ROWS.forRange(blocks, 4, (blk0, blk1) -> {
+            for (int blk = blk0; blk < blk1; blk++) {
+                int b0 = blk * superRows;
+                int b1 = Math.min(k, b0 + superRows);
+                for (int j = init == null ? b1 - 1 : k - 1; j >= first; j--) {
+                    double t = tau[j];
+                    if (t == 0) {
+                        continue;
+                    }
+                    int len = m - j;
+                    int vo = j * m + j;
+                    // Rows r < j are still e_r on indices ≥ j, so H_j leaves them alone (not so for a general init).
+                    int r = init == null ? Math.max(b0, j) : b0;
+                    for (; r + 4 <= b1; r += 4) {
+                        VectorOps.reflectRows4(qt, r * m + j, m, vs, vo, len, t);
+                    }
+                    for (; r < b1; r++) {
+                        int off = r * m + j;
+                        double dt = VectorOps.dot(qt, off, vs, vo, len);
+                        if (dt != 0) {
+                            VectorOps.axpy(-t * dt, vs, vo, qt, off, len);
+                        }
                     }
                 }
             }
-        }
+        });
         return qt;
     }
 }

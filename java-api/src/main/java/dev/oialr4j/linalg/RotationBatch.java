@@ -1,5 +1,6 @@
 package dev.oialr4j.linalg;
 
+import dev.oialr4j.backend.Parallel;
 import java.util.Arrays;
 import jdk.incubator.vector.DoubleVector;
 
@@ -24,6 +25,9 @@ import jdk.incubator.vector.DoubleVector;
  * by their scales, so outside this class the matrices always hold true values.
  */
 final class RotationBatch {
+
+    /** Threads for applying column strips; nested use from another pool's task is safe (see Parallel). */
+    private static final Parallel STRIPS = new Parallel(Math.max(1, Runtime.getRuntime().availableProcessors()));
 
     private static final int MAX_SWEEPS = 4096;
     private static final int L = VectorOps.L;
@@ -154,9 +158,13 @@ final class RotationBatch {
     private void apply(double[] mat, int rowLen, double[] c, double[] s, double[] d) {
         int ops = plan(c, s, d);
         int full = rowLen - rowLen % W;
-        for (int col = 0; col < full; col += W) {
-            run(mat, rowLen, col, ops);
-        }
+        // Strips touch disjoint columns and only read the plan, so they run in parallel with results
+        // independent of the thread count; small matrices (few strips) stay on the calling thread.
+        STRIPS.forRange(full / W, 8, (s0, s1) -> {
+            for (int strip = s0; strip < s1; strip++) {
+                run(mat, rowLen, strip * W, ops);
+            }
+        });
         if (full < rowLen) {
             // The last columns go through a zero-padded copy one strip wide.
             int width = rowLen - full;
