@@ -44,6 +44,32 @@ final class Householder {
     }
 
     /**
+     * Step k of a left reflector on row k: w = vᵀ·A[k:, k+1:] (v₀ = 1, tail in column k below the
+     * diagonal), taken from the running column sums z when the previous pass collected them, then
+     * A[k, k+1:] −= tau·w. Leaves w for the caller's update of the rows below.
+     */
+    private static void leftRowUpdate(double[] a, int m, int n, int k, double alpha, double beta, double tau,
+                                      boolean haveZ, double[] z, double[] w) {
+        int kk = k * n + k;
+        int len = n - k - 1;
+        if (haveZ) {
+            double scal = 1.0 / (alpha - beta);
+            for (int j = 0; j < len; j++) {
+                w[j] = Math.fma(scal, z[j], a[kk + 1 + j]);
+            }
+        } else {
+            System.arraycopy(a, kk + 1, w, 0, len);
+            for (int i = k + 1; i < m; i++) {
+                double vi = a[i * n + k];
+                if (vi != 0) {
+                    VectorOps.axpy(vi, a, i * n + k + 1, w, 0, len);
+                }
+            }
+        }
+        VectorOps.axpy(-tau, w, 0, a, kk + 1, len);
+    }
+
+    /**
      * Reduces a (m×n, m ≥ n, row-major, overwritten) to upper bidiagonal form B = Q_Lᵀ·A·Q_R with
      * diagonal d (n) and superdiagonal e (n−1). The left reflectors are left below the diagonal (column k,
      * rows k+1..m−1; scale tauL[k]); the right reflectors to the right of the superdiagonal (row k,
@@ -71,22 +97,7 @@ final class Householder {
                 break;
             }
             if (tau != 0) {
-                // w = vᵀ·A[k:, k+1:] with v₀ = 1.
-                if (haveZ) {
-                    double scal = 1.0 / (alpha - d[k]);
-                    for (int j = 0; j < len; j++) {
-                        w[j] = Math.fma(scal, z[j], a[kk + 1 + j]);
-                    }
-                } else {
-                    System.arraycopy(a, kk + 1, w, 0, len);
-                    for (int i = k + 1; i < m; i++) {
-                        double vi = a[i * n + k];
-                        if (vi != 0) {
-                            VectorOps.axpy(vi, a, i * n + k + 1, w, 0, len);
-                        }
-                    }
-                }
-                VectorOps.axpy(-tau, w, 0, a, kk + 1, len);
+                leftRowUpdate(a, m, n, k, alpha, d[k], tau, haveZ, z, w);
             }
             a[kk] = d[k];
             // Right reflector from the updated row k.
@@ -134,21 +145,7 @@ final class Householder {
             tau[k] = t;
             int len = n - k - 1;
             if (t != 0 && len > 0) {
-                if (haveZ) {
-                    double scal = 1.0 / (alpha - diag[k]);
-                    for (int j = 0; j < len; j++) {
-                        w[j] = Math.fma(scal, z[j], a[kk + 1 + j]);
-                    }
-                } else {
-                    System.arraycopy(a, kk + 1, w, 0, len);
-                    for (int i = k + 1; i < m; i++) {
-                        double vi = a[i * n + k];
-                        if (vi != 0) {
-                            VectorOps.axpy(vi, a, i * n + k + 1, w, 0, len);
-                        }
-                    }
-                }
-                VectorOps.axpy(-t, w, 0, a, kk + 1, len);
+                leftRowUpdate(a, m, n, k, alpha, diag[k], t, haveZ, z, w);
                 java.util.Arrays.fill(z, 0, len, 0.0);
                 for (int i = k + 1; i < m; i++) {
                     int row = i * n + k + 1;

@@ -218,31 +218,7 @@ final class VectorOps {
             d2 = Math.fma(x[o2 + t], vt, d2);
             d3 = Math.fma(x[o3 + t], vt, d3);
         }
-        double a0 = -tau * d0;
-        double a1 = -tau * d1;
-        double a2 = -tau * d2;
-        double a3 = -tau * d3;
-        i = 0;
-        if (len >= L) {
-            var b0 = DoubleVector.broadcast(S, a0);
-            var b1 = DoubleVector.broadcast(S, a1);
-            var b2 = DoubleVector.broadcast(S, a2);
-            var b3 = DoubleVector.broadcast(S, a3);
-            for (; i <= len - L; i += L) {
-                var vv = DoubleVector.fromArray(S, v, vo + i);
-                vv.fma(b0, DoubleVector.fromArray(S, x, o0 + i)).intoArray(x, o0 + i);
-                vv.fma(b1, DoubleVector.fromArray(S, x, o1 + i)).intoArray(x, o1 + i);
-                vv.fma(b2, DoubleVector.fromArray(S, x, o2 + i)).intoArray(x, o2 + i);
-                vv.fma(b3, DoubleVector.fromArray(S, x, o3 + i)).intoArray(x, o3 + i);
-            }
-        }
-        for (; i < len; i++) {
-            double vt = v[vo + i];
-            x[o0 + i] = Math.fma(a0, vt, x[o0 + i]);
-            x[o1 + i] = Math.fma(a1, vt, x[o1 + i]);
-            x[o2 + i] = Math.fma(a2, vt, x[o2 + i]);
-            x[o3 + i] = Math.fma(a3, vt, x[o3 + i]);
-        }
+        axpy4(-tau * d0, -tau * d1, -tau * d2, -tau * d3, v, vo, x, off, stride, len);
     }
 
     /**
