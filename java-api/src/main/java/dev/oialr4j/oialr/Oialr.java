@@ -229,7 +229,18 @@ public final class Oialr implements TrainerCallback {
         for (int i = layers.size() - active; i < layers.size(); i++) {
             updates.add(LayerUpdate.read(layers.get(i), optimizer, backend, config, checkOrtho));
         }
-        workers().forChunks(updates.size(), (i, n) -> updates.get(i).compute());
+        // A layer that carries most of the round's work (typically one that has just joined the roll-out
+        // with its full-rank Σ) runs first on its own with the threads inside its SVD and rotations;
+        // running it beside the small ones would leave it one core. The rest run side by side.
+        int big = dominant(updates);
+        if (big >= 0) {
+            updates.get(big).compute(workers());
+        }
+        List<LayerUpdate> rest = new ArrayList<>(updates);
+        if (big >= 0) {
+            rest.remove(big);
+        }
+        workers().forChunks(rest.size(), (i, n) -> rest.get(i).compute(null));
         for (LayerUpdate u : updates) {
             u.apply(optimizer, backend);
             if (u.reorthonormalised > 0) {
@@ -241,6 +252,32 @@ public final class Oialr implements TrainerCallback {
         roundNanos += spent;
         roundMillis.add(spent / 1e6);
     }
+
+    /**
+     * The index of the update that has more than half of the round's work (r³ for the SVD plus (m+n)·r²
+     * for the rotations) and is large enough for threads to pay off inside it, or -1.
+     */
+    private static int dominant(List<LayerUpdate> updates) {
+        if (workers().threads() < 2) {
+            return -1;
+        }
+        double total = 0;
+        double max = -1;
+        int arg = -1;
+        for (int i = 0; i < updates.size(); i++) {
+            LayerUpdate u = updates.get(i);
+            double work = (double) u.r * u.r * (u.r + u.m + u.n);
+            total += work;
+            if (work > max) {
+                max = work;
+                arg = i;
+            }
+        }
+        return arg >= 0 && updates.get(arg).r >= DOMINANT_MIN_RANK && 2 * max > total ? arg : -1;
+    }
+
+    /** Below this rank a layer's SVD gains little from threads of its own. */
+    private static final int DOMINANT_MIN_RANK = 384;
 
     /**
      * Rounds between checks of |UᵀU − I|. The bases are rotated in double by orthogonal factors from a
@@ -326,7 +363,8 @@ public final class Oialr implements TrainerCallback {
             return u;
         }
 
-        void compute() {
+        /** pool: threads for the rotations when this layer runs alone, or null. */
+        void compute(Parallel pool) {
             double[] s = sigma;
             // Restore orthonormal bases first, folding the triangular factors into Σ so U Σ Vᵀ is unchanged.
             if (checkOrtho && DenseOps.orthogonalityError(c.u, m, r) > config.orthoTolerance()) {
@@ -352,8 +390,8 @@ public final class Oialr implements TrainerCallback {
                 identity = isIdentity(p, r) && isIdentity(q, r);
             }
             newRank = config.rankRule().newRank(values, c.fullRank);
-            c.u = identity ? sliceColumns(c.u, m, r, newRank) : DenseOps.multiply(c.u, m, r, p, r, newRank);
-            c.v = identity ? sliceColumns(c.v, n, r, newRank) : DenseOps.multiply(c.v, n, r, q, r, newRank);
+            c.u = identity ? sliceColumns(c.u, m, r, newRank) : DenseOps.multiply(c.u, m, r, p, r, newRank, pool);
+            c.v = identity ? sliceColumns(c.v, n, r, newRank) : DenseOps.multiply(c.v, n, r, q, r, newRank, pool);
             boolean rotate = config.statePolicy() == StatePolicy.ROTATE && !identity;
             if (m1 != null) {
                 m1 = rotate ? DenseOps.rotateLeading(p, m1, q, r, newRank) : DenseOps.slice(m1, r, newRank);
