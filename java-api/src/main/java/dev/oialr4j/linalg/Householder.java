@@ -121,7 +121,12 @@ final class Householder {
                 int zo = b * n;
                 java.util.Arrays.fill(zParts, zo, zo + len, 0.0);
                 int r1 = Math.min(m, (b + 1) * ROW_BLOCK);
-                for (int i = Math.max(kf + 2, b * ROW_BLOCK); i < r1; i++) {
+                int i = Math.max(kf + 2, b * ROW_BLOCK);
+                double[] dots = new double[2];
+                for (; i + 2 <= r1; i += 2) {
+                    bidiagonalRows2(a, n, kf, i, tau, tau2, w, u, len, zParts, zo, dots);
+                }
+                for (; i < r1; i++) {
                     bidiagonalRow(a, n, kf, i, tau, tau2, w, u, len, zParts, zo);
                 }
             };
@@ -147,6 +152,29 @@ final class Householder {
     private static final int ROW_BLOCK = 128;
     /** Trailing-matrix size from which a bidiagonalisation step is spread over the threads. */
     private static final long PARALLEL_MIN_ELEMENTS = 128 * 1024;
+
+    /**
+     * Rows i and i+1 of step k together, with the same arithmetic as two calls of
+     * {@link #bidiagonalRow} (z given), but w, u and z read once for both rows.
+     */
+    private static void bidiagonalRows2(double[] a, int n, int k, int i, double tau, double tau2, double[] w,
+                                        double[] u, int len, double[] z, int zo, double[] dots) {
+        int row0 = i * n + k + 1;
+        int row1 = row0 + n;
+        double v0 = a[row0 - 1];
+        double v1 = a[row1 - 1];
+        if (tau == 0 || v0 == 0 || v1 == 0) {
+            bidiagonalRow(a, n, k, i, tau, tau2, w, u, len, z, zo);
+            bidiagonalRow(a, n, k, i + 1, tau, tau2, w, u, len, z, zo);
+            return;
+        }
+        VectorOps.axpyDot2(-tau * v0, -tau * v1, w, 0, a, row0, row1, u, 0, len, dots);
+        double coef0 = -tau2 * dots[0];
+        double coef1 = -tau2 * dots[1];
+        a[row0] = Math.fma(coef0, u[0], a[row0]);
+        a[row1] = Math.fma(coef1, u[0], a[row1]);
+        VectorOps.axpyAccumulate2(coef0, coef1, u, 1, a, row0 + 1, row1 + 1, a[row0], a[row1], z, zo, len - 1);
+    }
 
     /**
      * Row i of step k: the left update with w, then the right reflector (u, tau2); when z is given, the

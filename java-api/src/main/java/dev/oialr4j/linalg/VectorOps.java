@@ -121,6 +121,99 @@ final class VectorOps {
         return sum;
     }
 
+    /**
+     * Two rows at once: y_q += alpha_q·x for the rows at yo0 and yo1 of y, then dots[q] = (updated y_q)·z.
+     * x and z are loaded once for both rows; each row gets exactly the arithmetic of {@link #axpyDot}.
+     */
+    static void axpyDot2(double alpha0, double alpha1, double[] x, int xo, double[] y, int yo0, int yo1,
+                         double[] z, int zo, int len, double[] dots) {
+        int i = 0;
+        double sum0 = 0;
+        double sum1 = 0;
+        if (len >= L) {
+            var a0 = DoubleVector.broadcast(S, alpha0);
+            var a1 = DoubleVector.broadcast(S, alpha1);
+            var s00 = DoubleVector.zero(S);
+            var s01 = DoubleVector.zero(S);
+            var s10 = DoubleVector.zero(S);
+            var s11 = DoubleVector.zero(S);
+            for (; i <= len - 2 * L; i += 2 * L) {
+                var x0 = DoubleVector.fromArray(S, x, xo + i);
+                var x1 = DoubleVector.fromArray(S, x, xo + i + L);
+                var z0 = DoubleVector.fromArray(S, z, zo + i);
+                var z1 = DoubleVector.fromArray(S, z, zo + i + L);
+                var p0 = x0.fma(a0, DoubleVector.fromArray(S, y, yo0 + i));
+                var p1 = x1.fma(a0, DoubleVector.fromArray(S, y, yo0 + i + L));
+                p0.intoArray(y, yo0 + i);
+                p1.intoArray(y, yo0 + i + L);
+                s00 = p0.fma(z0, s00);
+                s01 = p1.fma(z1, s01);
+                var q0 = x0.fma(a1, DoubleVector.fromArray(S, y, yo1 + i));
+                var q1 = x1.fma(a1, DoubleVector.fromArray(S, y, yo1 + i + L));
+                q0.intoArray(y, yo1 + i);
+                q1.intoArray(y, yo1 + i + L);
+                s10 = q0.fma(z0, s10);
+                s11 = q1.fma(z1, s11);
+            }
+            for (; i <= len - L; i += L) {
+                var x0 = DoubleVector.fromArray(S, x, xo + i);
+                var z0 = DoubleVector.fromArray(S, z, zo + i);
+                var p0 = x0.fma(a0, DoubleVector.fromArray(S, y, yo0 + i));
+                p0.intoArray(y, yo0 + i);
+                s00 = p0.fma(z0, s00);
+                var q0 = x0.fma(a1, DoubleVector.fromArray(S, y, yo1 + i));
+                q0.intoArray(y, yo1 + i);
+                s10 = q0.fma(z0, s10);
+            }
+            sum0 = sumLanes(s00.add(s01));
+            sum1 = sumLanes(s10.add(s11));
+        }
+        for (; i < len; i++) {
+            double xv = x[xo + i];
+            double zv = z[zo + i];
+            double v0 = Math.fma(alpha0, xv, y[yo0 + i]);
+            y[yo0 + i] = v0;
+            sum0 = Math.fma(v0, zv, sum0);
+            double v1 = Math.fma(alpha1, xv, y[yo1 + i]);
+            y[yo1 + i] = v1;
+            sum1 = Math.fma(v1, zv, sum1);
+        }
+        dots[0] = sum0;
+        dots[1] = sum1;
+    }
+
+    /**
+     * Two rows at once: y_q += alpha_q·x for the rows at yo0 and yo1, then z += beta0·y_0 followed by
+     * z += beta1·y_1 (the order and rounding of two calls of {@link #axpyAccumulate}); x and z are
+     * loaded and z stored once.
+     */
+    static void axpyAccumulate2(double alpha0, double alpha1, double[] x, int xo, double[] y, int yo0, int yo1,
+                                double beta0, double beta1, double[] z, int zo, int len) {
+        int i = 0;
+        if (len >= L) {
+            var a0 = DoubleVector.broadcast(S, alpha0);
+            var a1 = DoubleVector.broadcast(S, alpha1);
+            var b0 = DoubleVector.broadcast(S, beta0);
+            var b1 = DoubleVector.broadcast(S, beta1);
+            for (; i <= len - L; i += L) {
+                var xv = DoubleVector.fromArray(S, x, xo + i);
+                var p = xv.fma(a0, DoubleVector.fromArray(S, y, yo0 + i));
+                var q = xv.fma(a1, DoubleVector.fromArray(S, y, yo1 + i));
+                p.intoArray(y, yo0 + i);
+                q.intoArray(y, yo1 + i);
+                q.fma(b1, p.fma(b0, DoubleVector.fromArray(S, z, zo + i))).intoArray(z, zo + i);
+            }
+        }
+        for (; i < len; i++) {
+            double xv = x[xo + i];
+            double p = Math.fma(alpha0, xv, y[yo0 + i]);
+            double q = Math.fma(alpha1, xv, y[yo1 + i]);
+            y[yo0 + i] = p;
+            y[yo1 + i] = q;
+            z[zo + i] = Math.fma(beta1, q, Math.fma(beta0, p, z[zo + i]));
+        }
+    }
+
     /** y += alpha·x, then z += beta·(updated y); one pass. */
     static void axpyAccumulate(double alpha, double[] x, int xo, double[] y, int yo, double beta,
                                double[] z, int zo, int len) {
