@@ -30,8 +30,11 @@ import java.util.Map;
  */
 public final class StabilityMetrics implements TrainerCallback {
 
-    /** What is kept of one weight at one epoch, oriented so that rows ≥ columns. */
-    record Snapshot(int m, int n, double[] basis, double[] r) {
+    /**
+     * What is kept of one weight at one epoch, oriented so that rows ≥ columns: {@code basis} = B (m×n)
+     * and {@code r} = R (n×n), both row-major.
+     */
+    public record Snapshot(int m, int n, double[] basis, double[] r) {
     }
 
     private final int lag;
@@ -94,14 +97,8 @@ public final class StabilityMetrics implements TrainerCallback {
         Map<String, Snapshot> out = new LinkedHashMap<>();
         for (var e : model.namedModules().entrySet()) {
             if (e.getValue() instanceof Linear l) {
-                double[] w = DenseOps.toDouble(backend.toHost(l.weight().value()));
-                int m = l.outFeatures();
-                int n = l.inFeatures();
-                boolean flip = m < n;
-                double[] a = flip ? DenseOps.transpose(w, m, n) : w;
-                int rows = Math.max(m, n);
-                int cols = Math.min(m, n);
-                out.put(e.getKey(), new Snapshot(rows, cols, Polar.factor(a, rows, cols), Qr.thin(a, rows, cols).r()));
+                out.put(e.getKey(), ofDense(DenseOps.toDouble(backend.toHost(l.weight().value())), l.outFeatures(),
+                        l.inFeatures()));
             } else if (e.getValue() instanceof LowRankLinear l) {
                 out.put(e.getKey(), lowRankSnapshot(l, backend));
             }
@@ -110,12 +107,34 @@ public final class StabilityMetrics implements TrainerCallback {
     }
 
     private static Snapshot lowRankSnapshot(LowRankLinear l, Backend backend) {
-        int m = l.outFeatures();
-        int n = l.inFeatures();
-        int r = l.rank();
-        double[] u = DenseOps.toDouble(backend.toHost(l.u().value()));
-        double[] s = DenseOps.toDouble(backend.toHost(l.sigma().value()));
-        double[] v = DenseOps.toDouble(backend.toHost(l.v().value()));
+        return ofFactors(DenseOps.toDouble(backend.toHost(l.u().value())),
+                DenseOps.toDouble(backend.toHost(l.sigma().value())), DenseOps.toDouble(backend.toHost(l.v().value())),
+                l.outFeatures(), l.inFeatures(), l.rank());
+    }
+
+    /**
+     * B and R of a dense weight given as a 2-D view {@code w} (m × n, row-major; a convolution kernel
+     * viewed as out × in·kh·kw), transposed first when m &lt; n.
+     */
+    public static Snapshot ofDense(double[] w, int m, int n) {
+        if (w.length != (long) m * n) {
+            throw new IllegalArgumentException("weight of " + w.length + " values is not " + m + "×" + n);
+        }
+        double[] a = m < n ? DenseOps.transpose(w, m, n) : w;
+        int rows = Math.max(m, n);
+        int cols = Math.min(m, n);
+        return new Snapshot(rows, cols, Polar.factor(a, rows, cols), Qr.thin(a, rows, cols).r());
+    }
+
+    /**
+     * B and R of a factored weight W = U Σ Vᵀ (U m×r, Σ r×r, V n×r, row-major): with Σ = P S Qᵀ,
+     * B = (U P)(V Q)ᵀ, so only the small Σ is decomposed.
+     */
+    public static Snapshot ofFactors(double[] u, double[] s, double[] v, int m, int n, int r) {
+        if (u.length != (long) m * r || s.length != (long) r * r || v.length != (long) n * r) {
+            throw new IllegalArgumentException("factors of " + u.length + ", " + s.length + " and " + v.length
+                    + " values do not fit U " + m + "×" + r + ", Σ " + r + "×" + r + ", V " + n + "×" + r);
+        }
         Svd.Result svd = Svd.decompose(s, r, r);
         double[] up = DenseOps.multiply(u, m, r, svd.u(), r, r);
         double[] vq = DenseOps.multiply(v, n, r, svd.v(), r, r);
