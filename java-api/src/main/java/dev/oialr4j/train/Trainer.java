@@ -369,10 +369,15 @@ public final class Trainer {
      * continuation is bit-identical to an uninterrupted run. Returns the epochs already done.
      */
     public int restoreCheckpoint(java.nio.file.Path dir) {
+        return restoreCheckpoint(dev.oialr4j.io.Checkpoint.load(dir));
+    }
+
+    /** {@link #restoreCheckpoint(java.nio.file.Path)} from a checkpoint already loaded. */
+    public int restoreCheckpoint(dev.oialr4j.io.Checkpoint checkpoint) {
         if (globalStep != 0 || epochsDone != 0) {
             throw new IllegalStateException("restore a checkpoint into a fresh trainer, not one that has trained");
         }
-        return TrainingState.restore(this, dev.oialr4j.io.Checkpoint.load(dir));
+        return TrainingState.restore(this, checkpoint);
     }
 
     void resumeAt(int epochsDone, long globalStep) {
