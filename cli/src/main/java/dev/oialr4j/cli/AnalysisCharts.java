@@ -33,9 +33,12 @@ final class AnalysisCharts {
     static final int LINE_WIDTH = 800;
     static final int LINE_HEIGHT = 500;
 
-    /** Dark blue (low) through teal and green to yellow (high), a perceptually ordered ramp. */
-    private static final Color[] RAMP = {new Color(0x44, 0x01, 0x54), new Color(0x3b, 0x52, 0x8b),
-        new Color(0x21, 0x91, 0x8c), new Color(0x5e, 0xc9, 0x62), new Color(0xfd, 0xe7, 0x25)};
+    /**
+     * Red (low: the layer moved) through yellow to green (high: unchanged); light enough in the middle and
+     * moderate at the ends that the black cell values stay readable on every colour.
+     */
+    private static final Color[] RAMP = {new Color(0xd7, 0x30, 0x27), new Color(0xfc, 0x8d, 0x59),
+        new Color(0xfe, 0xe0, 0x8b), new Color(0xd9, 0xef, 0x8b), new Color(0x66, 0xbd, 0x63)};
 
     private AnalysisCharts() {
     }

@@ -160,7 +160,12 @@ final class TrainingRun {
                         trainer.globalStep(), ck.resumeCheckpoint);
             }
             TrainResult result = trainer.fit();
-            run.writeSummary(summary(result, oialr, net));
+            Map<String, Object> summary = summary(result, oialr, net);
+            if (resume != null) {
+                // The accuracy and timing fields above cover the epochs this process ran.
+                summary.put("resumed_after_epoch", epochsDone);
+            }
+            run.writeSummary(summary);
             return new Outcome(label, result, oialr, net, runDir);
         }
     }

@@ -183,4 +183,58 @@ public final class StabilityMetrics implements TrainerCallback {
         double denom = Math.sqrt(np) + Math.sqrt(nc);
         return denom == 0 ? 1.0 : 1.0 - Math.sqrt(d) / denom;
     }
+
+    // ---- checkpoints ----------------------------------------------------------------------------
+
+    @Override
+    public String checkpointSection() {
+        return "stability_metrics";
+    }
+
+    /** Keeps the last {@code lag} epochs' B and R, so a resumed run logs the metrics from its first epoch. */
+    @Override
+    public void saveState(Trainer trainer, dev.oialr4j.io.Checkpoint.Section out) {
+        out.put("lag", lag);
+        out.put("nanos", nanos);
+        java.util.List<Object> epochs = new java.util.ArrayList<>();
+        int h = 0;
+        for (Map<String, Snapshot> snap : history) {
+            Map<String, Object> layers = new LinkedHashMap<>();
+            for (var e : snap.entrySet()) {
+                Snapshot s = e.getValue();
+                layers.put(e.getKey(), java.util.List.of(s.m(), s.n()));
+                out.putTensor(h + "/" + e.getKey() + "/basis",
+                        new dev.oialr4j.io.SafeTensors.F64(new int[] {s.m(), s.n()}, s.basis().clone()));
+                out.putTensor(h + "/" + e.getKey() + "/r",
+                        new dev.oialr4j.io.SafeTensors.F64(new int[] {s.n(), s.n()}, s.r().clone()));
+            }
+            epochs.add(layers);
+            h++;
+        }
+        out.put("history", epochs);
+    }
+
+    @Override
+    public void restoreState(Trainer trainer, dev.oialr4j.io.Checkpoint.Section in) {
+        if (in.getLong("lag") != lag) {
+            throw new dev.oialr4j.io.FormatException("cannot resume: the checkpoint logged stability at a lag of "
+                    + in.getLong("lag") + " epochs but this run uses " + lag);
+        }
+        history.clear();
+        nanos = in.getLong("nanos");
+        int h = 0;
+        for (Object o : (java.util.List<?>) in.get("history")) {
+            Map<String, Snapshot> snap = new LinkedHashMap<>();
+            for (var e : ((Map<?, ?>) o).entrySet()) {
+                String name = (String) e.getKey();
+                java.util.List<?> mn = (java.util.List<?>) e.getValue();
+                int m = ((Number) mn.get(0)).intValue();
+                int n = ((Number) mn.get(1)).intValue();
+                snap.put(name, new Snapshot(m, n, in.tensor(h + "/" + name + "/basis", m, n).toDoubles(),
+                        in.tensor(h + "/" + name + "/r", n, n).toDoubles()));
+            }
+            history.addLast(snap);
+            h++;
+        }
+    }
 }

@@ -84,8 +84,15 @@ class CheckpointResumeTest {
         final Optimizer opt;
         final Oialr oialr;
         final Trainer trainer;
+        final Path dir;
 
         Run(Opt which, boolean withOialr, Path dir, TrainerCallback extra) {
+            this(which, withOialr, dir, extra, -1);
+        }
+
+        /** {@code resumeAfter} ≥ 0: reopen the run directory of a run interrupted after that many epochs. */
+        Run(Opt which, boolean withOialr, Path dir, TrainerCallback extra, int resumeAfter) {
+            this.dir = dir;
             opt = which.create(be, model, which == Opt.ADAMW ? 3e-3 : 0.05, 0.01);
             oialr = withOialr ? new Oialr(OialrConfig.builder().delay(DELAY).updateEvery(EVERY).cutoffFraction(0.3)
                     .rolloutFraction(0.5).build()) : null;
@@ -93,9 +100,10 @@ class CheckpointResumeTest {
             Trainer.Builder b = Trainer.builder().model(model).backend(be).optimizer(opt)
                     .schedule(LrSchedule.cosineWithWarmup(opt.lr(), 4, EPOCHS * STEPS_PER_EPOCH, 0.0))
                     .train(loader).test(data(6, 32)).epochs(EPOCHS).labelSmoothing(0.05f)
-                    .runDirectory(RunDirectory.create(dir)).checkpointEveryEpoch(true);
+                    .runDirectory(resumeAfter < 0 ? RunDirectory.create(dir) : RunDirectory.resume(dir, resumeAfter)).checkpointEveryEpoch(true);
             if (oialr != null) {
                 b.callback(oialr);
+                b.callback(new StabilityMetrics(2));
             }
             if (extra != null) {
                 b.callback(extra);
@@ -134,14 +142,26 @@ class CheckpointResumeTest {
                     + " conversion and at least one later round");
         }
 
-        Run resumed = new Run(which, withOialr, dir, null);
+        Run resumed = new Run(which, withOialr, dir, null, interruptAfter);
         assertEquals(interruptAfter, resumed.trainer.restoreCheckpoint(Trainer.checkpointDir(dir)));
         assertEquals((long) interruptAfter * STEPS_PER_EPOCH, resumed.trainer.globalStep());
         resumed.trainer.fit();
         assertEquals(straight.trainer.globalStep(), resumed.trainer.globalStep());
 
         assertSameState(straight, resumed);
+        // The epoch lines after the resume match the straight run's (timings aside), stability metrics
+        // against epochs from before the interruption included.
+        List<Map<String, Object>> a = epochLines(straight.dir);
+        List<Map<String, Object>> b = epochLines(dir);
+        assertEquals(EPOCHS, b.size(), "each epoch logged once");
+        for (int e = 0; e < EPOCHS; e++) {
+            for (String key : List.of("epoch", "step", "train_loss", "test_loss", "test_accuracy", "ranks",
+                    "trainable_pct", "basis_stability", "mixing_similarity", "update_rounds")) {
+                assertEquals(a.get(e).get(key), b.get(e).get(key), key + " of epoch " + (e + 1));
+            }
+        }
         if (withOialr) {
+            assertNotNull(b.get(EPOCHS - 1).get("basis_stability"));
             assertTrue(straight.oialr.converted());
             assertTrue(straight.oialr.rounds() > first.oialr.rounds(), "rounds ran after the resume too");
             assertEquals(straight.oialr.rounds(), resumed.oialr.rounds());
@@ -241,6 +261,12 @@ class CheckpointResumeTest {
         String m4 = assertThrows(FormatException.class,
                 () -> again.trainer.restoreCheckpoint(tmp.resolve("nowhere"))).getMessage();
         assertTrue(m4.startsWith("no checkpoint in"), m4);
+    }
+
+    /** The epoch lines of a run's metrics.jsonl. */
+    private static List<Map<String, Object>> epochLines(Path dir) {
+        return readString(dir.resolve("metrics.jsonl")).lines().map(dev.oialr4j.io.Json::parseObject)
+                .filter(m -> "epoch".equals(m.get("type"))).toList();
     }
 
     private static String readString(Path p) {
