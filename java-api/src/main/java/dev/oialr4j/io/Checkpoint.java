@@ -49,6 +49,11 @@ public final class Checkpoint {
         return meta.containsKey(name);
     }
 
+    /** The names of the sections that hold JSON state, in the order they were written. */
+    public java.util.List<String> sectionNames() {
+        return java.util.List.copyOf(meta.keySet());
+    }
+
     /** All tensors, keyed {@code section/name}. */
     public Map<String, SafeTensors.Entry> tensors() {
         return Collections.unmodifiableMap(tensors);
