@@ -55,12 +55,6 @@ final class TrainingState {
         });
         tr.put("dropout_calls", dropout);
 
-        for (String name : ck.sectionNames()) {
-            check(Set.of("trainer", "model", "optimizer").contains(name) || sections.contains(name),
-                    "the checkpoint has '" + name + "' state that no callback of this run takes (was the run"
-                            + " trained with other callbacks, e.g. with or without OIALR?)");
-        }
-
         Map<String, Parameter> params = t.model().namedParameters();
         Checkpoint.Section model = ck.section("model");
         List<String> frozen = new ArrayList<>();
