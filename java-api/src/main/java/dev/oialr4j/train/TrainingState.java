@@ -160,6 +160,10 @@ final class TrainingState {
                 + " do not match this model's " + summarise(new ArrayList<>(params.keySet())));
         for (var e : params.entrySet()) {
             Parameter p = e.getValue();
+            int[] savedDims = model.hasTensor(e.getKey()) ? ck.tensors().get("model/" + e.getKey()).shape() : null;
+            check(java.util.Arrays.equals(savedDims, p.dims()), "parameter '" + e.getKey() + "' has shape "
+                    + java.util.Arrays.toString(savedDims) + " in the checkpoint but "
+                    + java.util.Arrays.toString(p.dims()) + " in this model");
             p.setValue(backend.fromHost(model.tensor(e.getKey(), p.dims()).toFloats(), p.dims()));
         }
 

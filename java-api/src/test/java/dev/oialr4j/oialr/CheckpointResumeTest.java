@@ -251,6 +251,21 @@ class CheckpointResumeTest {
         String m2 = assertThrows(FormatException.class, () -> sgd.trainer.restoreCheckpoint(ck)).getMessage();
         assertTrue(m2.contains("AdamW state but this run uses Sgd"), m2);
 
+        Path denseDir = tmp.resolve("m5");
+        assertThrows(Interrupted.class, new Run(Opt.ADAMW, false, denseDir, crashAfter(1)).trainer::fit);
+        Mlp wider = Mlp.builder().inputs(16).hidden(24, 22).outputs(4).dropout(0.1f).seed(3).build();
+        Trainer other = Trainer.builder().model(wider).backend(be)
+                .optimizer(Opt.ADAMW.create(be, wider, 3e-3, 0.01))
+                .train(DataLoader.builder(data(5, 96)).batchSize(16).shuffle(true).seed(9).build()).epochs(EPOCHS)
+                .build();
+        String m5 = assertThrows(FormatException.class,
+                () -> other.restoreCheckpoint(Trainer.checkpointDir(denseDir))).getMessage();
+        assertEquals("cannot resume: parameter 'layers.3.weight' has shape [20, 24] in the checkpoint but [22, 24]"
+                + " in this model", m5);
+        assertThrows(IllegalArgumentException.class, () -> Trainer.builder().model(wider).backend(be)
+                .optimizer(Opt.ADAMW.create(be, wider, 1e-3, 0)).train(DataLoader.builder(data(5, 16)).build())
+                .snapshots(true).build(), "snapshots need a run directory");
+
         byte[] bytes = Files.readAllBytes(ck.resolve("state.safetensors"));
         bytes[bytes.length - 1] ^= 1;
         Files.write(ck.resolve("state.safetensors"), bytes);
