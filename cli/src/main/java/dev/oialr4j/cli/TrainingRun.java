@@ -5,6 +5,7 @@ import dev.oialr4j.backend.Backends;
 import dev.oialr4j.data.DataLoader;
 import dev.oialr4j.data.Dataset;
 import dev.oialr4j.data.FashionMnist;
+import dev.oialr4j.io.Checkpoint;
 import dev.oialr4j.io.RunDirectory;
 import dev.oialr4j.nn.Module;
 import dev.oialr4j.nn.models.Mlp;
@@ -60,8 +61,20 @@ final class TrainingRun {
     }
 
     static Outcome run(String label, RunOptions o, OialrConfig oialrConfig, Data data, Path runDir, PrintStream console) {
+        return run(label, o, oialrConfig, data, runDir, console, CheckpointOptions.none());
+    }
+
+    static Outcome run(String label, RunOptions o, OialrConfig oialrConfig, Data data, Path runDir, PrintStream console,
+            CheckpointOptions ck) {
         int threads = o.threadCount();
-        try (Backend backend = Backends.create(Device.CPU, threads); RunDirectory run = RunDirectory.create(runDir)) {
+        Checkpoint resume = ck.resumeCheckpoint == null ? null : Checkpoint.load(ck.resumeCheckpoint);
+        int epochsDone = resume == null ? 0 : (int) resume.section("trainer").getLong("epochs_done");
+        if (resume != null && epochsDone >= o.epochs) {
+            throw new Main.UsageException("the run in " + runDir + " has already finished its " + o.epochs
+                    + " epochs; there is nothing to resume");
+        }
+        try (Backend backend = Backends.create(Device.CPU, threads);
+                RunDirectory run = resume == null ? RunDirectory.create(runDir) : RunDirectory.resume(runDir, epochsDone)) {
             Module net = buildModel(o, data);
             net.to(backend);
             List<ParamGroup> groups = ParamGroup.decayMatricesOnly(net.parameters(), o.weightDecay);
@@ -99,6 +112,11 @@ final class TrainingRun {
             config.put("data", data.dir().toString());
             config.put("parameters", net.parameterCount());
             config.put("java", Runtime.version().toString());
+            config.put("snapshots", ck.snapshots);
+            config.put("checkpoint_every_epoch", ck.checkpointEveryEpoch);
+            if (!ck.originalArgs.isEmpty()) {
+                config.put("args", ck.originalArgs);
+            }
             if (oialrConfig != null) {
                 Map<String, Object> oc = new LinkedHashMap<>();
                 oc.put("delay", oialrConfig.delay());
@@ -112,7 +130,9 @@ final class TrainingRun {
                 oc.put("layers", Oialr.select(net, oialrConfig).stream().map(Oialr.Candidate::name).toList());
                 config.put("oialr", oc);
             }
-            run.writeConfig(config);
+            if (resume == null) {
+                run.writeConfig(config); // a resumed run keeps the config.json it was started with
+            }
 
             console.printf("[%s] %s, %d parameters, %s, %d threads; train %d, test %d examples; run dir %s%n", label,
                     net, net.parameterCount(), o.optimizer, threads, data.train().size(), data.test().size(), runDir);
@@ -132,8 +152,20 @@ final class TrainingRun {
                     }
                 });
             }
-            TrainResult result = tb.build().fit();
-            run.writeSummary(summary(result, oialr, net));
+            tb.snapshots(ck.snapshots).checkpointEveryEpoch(ck.checkpointEveryEpoch);
+            Trainer trainer = tb.build();
+            if (resume != null) {
+                trainer.restoreCheckpoint(resume);
+                console.printf("[%s] resuming after epoch %d (step %d) from %s%n", label, epochsDone,
+                        trainer.globalStep(), ck.resumeCheckpoint);
+            }
+            TrainResult result = trainer.fit();
+            Map<String, Object> summary = summary(result, oialr, net);
+            if (resume != null) {
+                // The accuracy and timing fields above cover the epochs this process ran.
+                summary.put("resumed_after_epoch", epochsDone);
+            }
+            run.writeSummary(summary);
             return new Outcome(label, result, oialr, net, runDir);
         }
     }

@@ -27,7 +27,7 @@ class MainTest {
     record Result(int code, String out, String err) {
     }
 
-    private static Result run(String... args) {
+    static Result run(String... args) {
         PrintStream oldOut = System.out;
         PrintStream oldErr = System.err;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -43,7 +43,7 @@ class MainTest {
         }
     }
 
-    private static void assertOneSentence(Result r) {
+    static void assertOneSentence(Result r) {
         String err = r.err().strip();
         assertFalse(err.isEmpty(), "expected an error message");
         assertEquals(1, err.lines().count(), "error must be one line, got:\n" + err);
@@ -136,7 +136,7 @@ class MainTest {
         return found;
     }
 
-    private static String[] concat(String[] a, String... b) {
+    static String[] concat(String[] a, String... b) {
         String[] r = new String[a.length + b.length];
         System.arraycopy(a, 0, r, 0, a.length);
         System.arraycopy(b, 0, r, a.length, b.length);
@@ -144,7 +144,7 @@ class MainTest {
     }
 
     /** Class-dependent blobs so a small network can learn something. */
-    private static byte[] images(int n, long seed) {
+    static byte[] images(int n, long seed) {
         java.util.SplittableRandom rng = new java.util.SplittableRandom(seed);
         byte[] body = new byte[16 + n * 784];
         header(body, 0x00000803, n);
@@ -160,7 +160,7 @@ class MainTest {
         return body;
     }
 
-    private static byte[] labels(int n) {
+    static byte[] labels(int n) {
         byte[] body = new byte[8 + n];
         header(body, 0x00000801, n);
         for (int i = 0; i < n; i++) {
@@ -181,7 +181,7 @@ class MainTest {
         b[off + 3] = (byte) v;
     }
 
-    private static void writeIdx(Path p, byte[] content, boolean truncate) throws IOException {
+    static void writeIdx(Path p, byte[] content, boolean truncate) throws IOException {
         byte[] data = truncate ? java.util.Arrays.copyOf(content, content.length / 2) : content;
         try (OutputStream os = new GZIPOutputStream(Files.newOutputStream(p))) {
             os.write(data);

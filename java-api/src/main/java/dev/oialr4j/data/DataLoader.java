@@ -225,4 +225,13 @@ public final class DataLoader implements Iterable<Batch> {
             return new DataLoader(this);
         }
     }
+
+    /** The shuffling seed (recorded in checkpoints so a resume with another seed is refused). */
+    public long seed() {
+        return seed;
+    }
+
+    public boolean shuffles() {
+        return shuffle;
+    }
 }

@@ -543,4 +543,106 @@ public final class Oialr implements TrainerCallback {
     public List<LowRankLinear> lowRankLayers() {
         return layers.stream().map(c -> c.layer).toList();
     }
+
+    // ---- checkpoints ----------------------------------------------------------------------------
+
+    @Override
+    public String checkpointSection() {
+        return "oialr";
+    }
+
+    /**
+     * Writes the method's state: whether it has converted, the rounds done and the next round's step,
+     * the dense parameter counts, and per converted layer its name, full rank, current rank and the
+     * double-precision masters of U and V (the float tensors the layer computes with, and Σ, are model
+     * parameters and saved with the model).
+     */
+    @Override
+    public void saveState(Trainer trainer, dev.oialr4j.io.Checkpoint.Section out) {
+        out.put("delay", config.delay());
+        out.put("update_every", config.updateEvery());
+        out.put("converted", converted);
+        out.put("rounds", rounds);
+        out.put("next_round_step", converted ? trainer.globalStep() + config.updateEvery()
+                - (trainer.globalStep() - config.delay()) % config.updateEvery() : config.delay());
+        out.put("dense_trainable", denseTrainable);
+        out.put("dense_stored", denseStored);
+        out.put("reorthonormalisations", reorthonormalisations);
+        out.put("round_nanos", roundNanos);
+        out.put("conversion_nanos", conversionNanos);
+        out.put("round_ms", new ArrayList<>(roundMillis));
+        List<Object> list = new ArrayList<>();
+        for (Converted c : layers) {
+            Map<String, Object> l = new LinkedHashMap<>();
+            l.put("name", c.name);
+            l.put("full_rank", c.fullRank);
+            l.put("rank", c.layer.rank());
+            l.put("out", c.layer.outFeatures());
+            l.put("in", c.layer.inFeatures());
+            list.add(l);
+            out.putTensor(c.name + "/u", new dev.oialr4j.io.SafeTensors.F64(
+                    new int[] {c.layer.outFeatures(), c.layer.rank()}, c.u.clone()));
+            out.putTensor(c.name + "/v", new dev.oialr4j.io.SafeTensors.F64(
+                    new int[] {c.layer.inFeatures(), c.layer.rank()}, c.v.clone()));
+        }
+        out.put("layers", list);
+    }
+
+    /**
+     * Restores the state into a fresh instance whose trainer holds the freshly built dense model: each
+     * saved layer is converted again at its saved rank (Σ is a placeholder until the model's parameters
+     * are loaded), takes its dense weight's optimizer slot, and gets its double bases back.
+     */
+    @Override
+    public void restoreState(Trainer trainer, dev.oialr4j.io.Checkpoint.Section in) {
+        if (converted || rounds > 0) {
+            throw new IllegalStateException("restore OIALR state into a fresh instance");
+        }
+        if (in.getLong("delay") != config.delay() || in.getLong("update_every") != config.updateEvery()) {
+            throw new dev.oialr4j.io.FormatException("cannot resume: the checkpoint's OIALR schedule (delay "
+                    + in.getLong("delay") + ", update every " + in.getLong("update_every") + ") differs from this run's"
+                    + " (delay " + config.delay() + ", update every " + config.updateEvery() + ")");
+        }
+        Module model = trainer.model();
+        Backend backend = trainer.backend();
+        Map<String, Candidate> byName = new LinkedHashMap<>();
+        for (Candidate c : select(model, config)) {
+            byName.put(c.name(), c);
+        }
+        for (Object o : (List<?>) in.get("layers")) {
+            Map<?, ?> l = (Map<?, ?>) o;
+            String name = (String) l.get("name");
+            Candidate c = byName.get(name);
+            if (c == null) {
+                throw new dev.oialr4j.io.FormatException("cannot resume: the checkpoint converted layer '" + name
+                        + "' but this configuration selects " + byName.keySet());
+            }
+            Linear dense = c.layer();
+            int m = dense.outFeatures();
+            int n = dense.inFeatures();
+            int r = ((Number) l.get("rank")).intValue();
+            double[] u = in.tensor(name + "/u", m, r).toDoubles().clone();
+            double[] v = in.tensor(name + "/v", n, r).toDoubles().clone();
+            LowRankLinear lr = new LowRankLinear(backend.fromHost(DenseOps.toFloat(u), m, r), backend.zeros(r, r),
+                    backend.fromHost(DenseOps.toFloat(v), n, r), dense.bias());
+            c.parent().replaceChild(c.childName(), lr);
+            trainer.optimizer().replaceParameter(dense.weight(), lr.sigma());
+            trainer.optimizer().setState(lr.sigma(), null);
+            dense.weight().setRequiresGrad(false);
+            layers.add(new Converted(name, lr, ((Number) l.get("full_rank")).intValue(), u, v));
+        }
+        converted = in.getBoolean("converted");
+        rounds = (int) in.getLong("rounds");
+        denseTrainable = in.getLong("dense_trainable");
+        denseStored = in.getLong("dense_stored");
+        reorthonormalisations = (int) in.getLong("reorthonormalisations");
+        roundNanos = in.getLong("round_nanos");
+        conversionNanos = in.getLong("conversion_nanos");
+        for (Object ms : (List<?>) in.get("round_ms")) {
+            roundMillis.add(((Number) ms).doubleValue());
+        }
+        if (converted && layers.isEmpty()) {
+            throw new dev.oialr4j.io.FormatException("cannot resume: the checkpoint says OIALR converted but lists no layer");
+        }
+    }
 }
