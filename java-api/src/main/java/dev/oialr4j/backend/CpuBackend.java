@@ -141,24 +141,38 @@ public final class CpuBackend implements Backend {
     public void add(Tensor a, Tensor b, Tensor out) {
         sameShape("add", a, b);
         sameShape("add", a, out);
-        binary(a.data(), b.data(), out.data(), VectorOperators.ADD);
+        binary(a.data(), b.data(), out.data(), true);
     }
 
     @Override
     public void mul(Tensor a, Tensor b, Tensor out) {
         sameShape("mul", a, b);
         sameShape("mul", a, out);
-        binary(a.data(), b.data(), out.data(), VectorOperators.MUL);
+        binary(a.data(), b.data(), out.data(), false);
     }
 
-    private void binary(float[] a, float[] b, float[] out, VectorOperators.Binary op) {
+    /**
+     * Elementwise add or multiply. The two direct vector calls, rather than lanewise with an operator
+     * argument: an operator the JIT cannot see as a constant is not intrinsified and runs a lane at a time.
+     */
+    private void binary(float[] a, float[] b, float[] out, boolean add) {
         forElements(a.length, (from, to) -> {
             int i = from;
-            for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
-                FloatVector.fromArray(S, a, i).lanewise(op, FloatVector.fromArray(S, b, i)).intoArray(out, i);
-            }
-            for (; i < to; i++) {
-                out[i] = op == VectorOperators.ADD ? a[i] + b[i] : a[i] * b[i];
+            int bound = from + S.loopBound(to - from);
+            if (add) {
+                for (; i < bound; i += L) {
+                    FloatVector.fromArray(S, a, i).add(FloatVector.fromArray(S, b, i)).intoArray(out, i);
+                }
+                for (; i < to; i++) {
+                    out[i] = a[i] + b[i];
+                }
+            } else {
+                for (; i < bound; i += L) {
+                    FloatVector.fromArray(S, a, i).mul(FloatVector.fromArray(S, b, i)).intoArray(out, i);
+                }
+                for (; i < to; i++) {
+                    out[i] = a[i] * b[i];
+                }
             }
         });
     }
