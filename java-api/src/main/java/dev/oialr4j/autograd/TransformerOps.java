@@ -122,6 +122,42 @@ public final class TransformerOps {
         }, q, k, v);
     }
 
+    /**
+     * Multi-head self-attention on a fused projection {@code qkv} (batch, tokens, 3 · heads · d), last
+     * dimension read as (q | k | v) with heads of d columns each: the same result as
+     * {@link #splitHeads}, {@link #attention} per head and {@link #mergeHeads}, (batch, tokens, heads · d),
+     * without copying heads in or out (the kernels read and write the heads in place).
+     */
+    public Variable multiHeadAttention(Variable qkv, int heads, Tensor mask) {
+        Tensor x = qkv.value();
+        if (x.rank() != 3 || heads < 1 || x.dim(2) % (3 * heads) != 0) {
+            throw new IllegalArgumentException("multiHeadAttention: " + x.shape() + " is not (batch, tokens, 3 · "
+                    + heads + " · d)");
+        }
+        int batch = x.dim(0);
+        int t = x.dim(1);
+        int d = x.dim(2) / (3 * heads);
+        if (mask != null) {
+            checkMask(mask, t, t);
+        }
+        float scale = (float) (1.0 / Math.sqrt(d));
+        Tensor probs = be.zeros(batch * heads, t, t);
+        Tensor y = be.zeros(batch, t, heads * d);
+        be.multiHeadAttention(x, heads, mask, scale, probs, y);
+        return tape.record(y, dy -> {
+            if (qkv.requiresGrad()) {
+                Tape.GradTarget target = tape.gradTarget(qkv);
+                if (target.accumulate()) {
+                    Tensor g = be.zeros(x.dims());
+                    be.multiHeadAttentionBackward(x, heads, probs, dy, scale, g);
+                    tape.accumulate(qkv, g);
+                } else {
+                    be.multiHeadAttentionBackward(x, heads, probs, dy, scale, target.grad());
+                }
+            }
+        }, qkv);
+    }
+
     private void checkMask(Tensor mask, int tq, int tk) {
         if (mask.size() != tq * tk) {
             throw new IllegalArgumentException("attention mask " + mask.shape() + " must be (" + tq + ", " + tk + ")");

@@ -171,6 +171,18 @@ public interface Backend extends AutoCloseable {
     void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dOut, float scale, Tensor dq,
             Tensor dk, Tensor dv);
 
+    /**
+     * Multi-head self-attention straight from a fused projection: {@code qkv} is (batch, tokens, 3 · heads
+     * · d), its last dimension read as (q | k | v), each split into heads of d columns; per sample and head
+     * the same computation as {@link #attention}, with the heads' outputs written side by side into
+     * {@code out} (batch, tokens, heads · d). {@code probs} is (batch · heads, tokens, tokens), entry
+     * b · heads + h. No head is ever copied out of the projection.
+     */
+    void multiHeadAttention(Tensor qkv, int heads, Tensor mask, float scale, Tensor probs, Tensor out);
+
+    /** Backward of {@link #multiHeadAttention}: writes the whole of dQkv (same layout as qkv). */
+    void multiHeadAttentionBackward(Tensor qkv, int heads, Tensor probs, Tensor dOut, float scale, Tensor dQkv);
+
     /** out = x with its axes permuted: out's axis i is x's axis perm[i] (out has the permuted shape). */
     void permute(Tensor x, int[] perm, Tensor out);
 

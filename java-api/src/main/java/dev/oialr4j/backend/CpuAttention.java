@@ -72,27 +72,12 @@ final class CpuAttention {
             throw new IllegalArgumentException("attention: mask " + mask.shape() + " must be (" + d.tq + ", " + d.tk
                     + ") for q " + q.shape() + " and k " + k.shape());
         }
-        float[] qs = q.data();
-        float[] ks = k.data();
-        float[] vs = v.data();
-        float[] ps = probs.data();
-        float[] os = out.data();
-        float[] ms = mask == null ? null : mask.data();
-        int tq = d.tq;
-        int tk = d.tk;
-        int dh = d.dh;
-        int dv = d.dv;
-        parallel.forRange(d.batch, 1, (b0, b1) -> {
-            for (int b = b0; b < b1; b++) {
-                int pOff = b * tq * tk;
-                gemm.sgemm(false, true, tq, tk, dh, scale, qs, b * tq * dh, dh, ks, b * tk * dh, dh,
-                        0f, ps, pOff, tk);
-                for (int r = 0; r < tq; r++) {
-                    softmaxRow(ps, pOff + r * tk, tk, ms, r * tk);
-                }
-                gemm.sgemm(false, false, tq, dv, tk, 1f, ps, pOff, tk, vs, b * tk * dv, dv, 0f, os, b * tq * dv, dv);
-            }
-        });
+        Layout lq = Layout.dense(d.tq, d.dh);
+        Layout lk = Layout.dense(d.tk, d.dh);
+        Layout lv = Layout.dense(d.tk, d.dv);
+        Layout lo = Layout.dense(d.tq, d.dv);
+        attend(d.batch, d.tq, d.tk, d.dh, d.dv, q.data(), lq, k.data(), lk, v.data(), lv,
+                mask == null ? null : mask.data(), scale, probs.data(), out.data(), lo);
     }
 
     void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dOut, float scale, Tensor dq,
@@ -104,35 +89,123 @@ final class CpuAttention {
                     + ", dq " + dq.shape() + ", dk " + dk.shape() + ", dv " + dv.shape() + " do not match q "
                     + q.shape() + ", k " + k.shape() + ", v " + v.shape());
         }
-        float[] qs = q.data();
-        float[] ks = k.data();
-        float[] vs = v.data();
-        float[] ps = probs.data();
-        float[] dos = dOut.data();
-        float[] dqs = dq.data();
-        float[] dks = dk.data();
-        float[] dvs = dv.data();
-        int tq = d.tq;
-        int tk = d.tk;
-        int dh = d.dh;
-        int dvd = d.dv;
-        parallel.forRange(d.batch, 1, (b0, b1) -> {
+        Layout lq = Layout.dense(d.tq, d.dh);
+        Layout lk = Layout.dense(d.tk, d.dh);
+        Layout lv = Layout.dense(d.tk, d.dv);
+        Layout lo = Layout.dense(d.tq, d.dv);
+        attendBackward(d.batch, d.tq, d.tk, d.dh, d.dv, q.data(), dq.data(), lq, k.data(), dk.data(), lk,
+                v.data(), dv.data(), lv, probs.data(), dOut.data(), lo, scale);
+    }
+
+    void multiHeadAttention(Tensor qkv, int heads, Tensor mask, float scale, Tensor probs, Tensor out) {
+        int[] s = checkPacked("multiHeadAttention", qkv, heads);
+        int batch = s[0];
+        int t = s[1];
+        int d = s[2];
+        int w = heads * d;
+        if (probs.rank() != 3 || probs.dim(0) != batch * heads || probs.dim(1) != t || probs.dim(2) != t) {
+            throw new IllegalArgumentException("multiHeadAttention: probs " + probs.shape() + " must be ("
+                    + batch * heads + ", " + t + ", " + t + ") for qkv " + qkv.shape() + " and " + heads + " heads");
+        }
+        if (out.rank() != 3 || out.dim(0) != batch || out.dim(1) != t || out.dim(2) != w) {
+            throw new IllegalArgumentException("multiHeadAttention: output " + out.shape() + " must be (" + batch + ", "
+                    + t + ", " + w + ") for qkv " + qkv.shape());
+        }
+        if (mask != null && mask.size() != t * t) {
+            throw new IllegalArgumentException("multiHeadAttention: mask " + mask.shape() + " must be (" + t + ", " + t
+                    + ") for qkv " + qkv.shape());
+        }
+        float[] x = qkv.data();
+        attend(batch * heads, t, t, d, d, x, Layout.packed(heads, t, w, d, 0), x, Layout.packed(heads, t, w, d, 1),
+                x, Layout.packed(heads, t, w, d, 2), mask == null ? null : mask.data(), scale, probs.data(),
+                out.data(), new Layout(heads, t * w, d, w, 0));
+    }
+
+    void multiHeadAttentionBackward(Tensor qkv, int heads, Tensor probs, Tensor dOut, float scale, Tensor dQkv) {
+        int[] s = checkPacked("multiHeadAttentionBackward", qkv, heads);
+        int batch = s[0];
+        int t = s[1];
+        int d = s[2];
+        int w = heads * d;
+        if (probs.size() != batch * heads * t * t || dOut.size() != batch * t * w || !dQkv.shape().equals(qkv.shape())) {
+            throw new IllegalArgumentException("multiHeadAttentionBackward: probs " + probs.shape() + ", dOut "
+                    + dOut.shape() + " and dQkv " + dQkv.shape() + " do not match qkv " + qkv.shape() + " with "
+                    + heads + " heads");
+        }
+        float[] x = qkv.data();
+        float[] g = dQkv.data();
+        attendBackward(batch * heads, t, t, d, d, x, g, Layout.packed(heads, t, w, d, 0), x, g,
+                Layout.packed(heads, t, w, d, 1), x, g, Layout.packed(heads, t, w, d, 2), probs.data(), dOut.data(),
+                new Layout(heads, t * w, d, w, 0), scale);
+    }
+
+    /**
+     * Where the matrix of batch entry e starts and its row stride: entry e is head e % heads of sample
+     * e / heads, so one layout covers both separate (entries, tokens, d) tensors and heads packed side by
+     * side in the columns of (batch, tokens, parts · heads · d).
+     */
+    private record Layout(int heads, int sampleStride, int headStride, int ld, int base) {
+        static Layout dense(int rows, int cols) {
+            return new Layout(1, rows * cols, 0, cols, 0);
+        }
+
+        /** Part {@code part} (0 = q, 1 = k, 2 = v) of a fused (batch, tokens, 3 · width) projection. */
+        static Layout packed(int heads, int tokens, int width, int d, int part) {
+            return new Layout(heads, tokens * 3 * width, d, 3 * width, part * width);
+        }
+
+        int offset(int e) {
+            return base + (e / heads) * sampleStride + (e % heads) * headStride;
+        }
+    }
+
+    private void attend(int entries, int tq, int tk, int dh, int dv, float[] qs, Layout lq, float[] ks, Layout lk,
+            float[] vs, Layout lv, float[] ms, float scale, float[] ps, float[] os, Layout lo) {
+        parallel.forRange(entries, 1, (e0, e1) -> {
+            for (int e = e0; e < e1; e++) {
+                int pOff = e * tq * tk;
+                gemm.sgemm(false, true, tq, tk, dh, scale, qs, lq.offset(e), lq.ld(), ks, lk.offset(e), lk.ld(),
+                        0f, ps, pOff, tk);
+                for (int r = 0; r < tq; r++) {
+                    softmaxRow(ps, pOff + r * tk, tk, ms, r * tk);
+                }
+                gemm.sgemm(false, false, tq, dv, tk, 1f, ps, pOff, tk, vs, lv.offset(e), lv.ld(), 0f, os, lo.offset(e),
+                        lo.ld());
+            }
+        });
+    }
+
+    private void attendBackward(int entries, int tq, int tk, int dh, int dv, float[] qs, float[] dqs, Layout lq,
+            float[] ks, float[] dks, Layout lk, float[] vs, float[] dvs, Layout lv, float[] ps, float[] dos, Layout lo,
+            float scale) {
+        parallel.forRange(entries, 1, (e0, e1) -> {
             float[] ds = new float[tq * tk]; // one score-gradient block per task, reused across its entries
-            for (int b = b0; b < b1; b++) {
-                int pOff = b * tq * tk;
-                int oOff = b * tq * dvd;
+            for (int e = e0; e < e1; e++) {
+                int pOff = e * tq * tk;
                 // dP = dO · Vᵀ, dV = Pᵀ · dO
-                gemm.sgemm(false, true, tq, tk, dvd, 1f, dos, oOff, dvd, vs, b * tk * dvd, dvd, 0f, ds, 0, tk);
-                gemm.sgemm(true, false, tk, dvd, tq, 1f, ps, pOff, tk, dos, oOff, dvd, 0f, dvs, b * tk * dvd, dvd);
+                gemm.sgemm(false, true, tq, tk, dv, 1f, dos, lo.offset(e), lo.ld(), vs, lv.offset(e), lv.ld(), 0f,
+                        ds, 0, tk);
+                gemm.sgemm(true, false, tk, dv, tq, 1f, ps, pOff, tk, dos, lo.offset(e), lo.ld(), 0f, dvs,
+                        lv.offset(e), lv.ld());
                 // dS = P ⊙ (dP - rowsum(dP ⊙ P)): the softmax Jacobian applied row by row.
                 for (int r = 0; r < tq; r++) {
                     softmaxBackwardRow(ps, pOff + r * tk, ds, r * tk, tk);
                 }
                 // dQ = scale · dS · K, dK = scale · dSᵀ · Q
-                gemm.sgemm(false, false, tq, dh, tk, scale, ds, 0, tk, ks, b * tk * dh, dh, 0f, dqs, b * tq * dh, dh);
-                gemm.sgemm(true, false, tk, dh, tq, scale, ds, 0, tk, qs, b * tq * dh, dh, 0f, dks, b * tk * dh, dh);
+                gemm.sgemm(false, false, tq, dh, tk, scale, ds, 0, tk, ks, lk.offset(e), lk.ld(), 0f, dqs,
+                        lq.offset(e), lq.ld());
+                gemm.sgemm(true, false, tk, dh, tq, scale, ds, 0, tk, qs, lq.offset(e), lq.ld(), 0f, dks,
+                        lk.offset(e), lk.ld());
             }
         });
+    }
+
+    private static int[] checkPacked(String op, Tensor qkv, int heads) {
+        if (qkv.rank() != 3 || heads < 1 || qkv.dim(2) % (3 * heads) != 0 || qkv.dim(2) == 0) {
+            throw new IllegalArgumentException(op + ": qkv " + qkv.shape() + " is not (batch, tokens, 3 · " + heads
+                    + " · d)");
+        }
+        return new int[] {qkv.dim(0), qkv.dim(1), qkv.dim(2) / (3 * heads)};
     }
 
     /** In-place stable softmax of one row, after adding the mask row when there is one. */

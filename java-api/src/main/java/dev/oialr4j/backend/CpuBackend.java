@@ -699,6 +699,17 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void multiHeadAttention(Tensor qkv, int heads, Tensor mask, float scale, Tensor probs, Tensor out) {
+        attention.multiHeadAttention(qkv, heads, mask, scale, probs, out);
+    }
+
+    @Override
+    public void multiHeadAttentionBackward(Tensor qkv, int heads, Tensor probs, Tensor dOut, float scale,
+            Tensor dQkv) {
+        attention.multiHeadAttentionBackward(qkv, heads, probs, dOut, scale, dQkv);
+    }
+
+    @Override
     public void permute(Tensor x, int[] perm, Tensor out) {
         attention.permute(x, perm, out);
     }

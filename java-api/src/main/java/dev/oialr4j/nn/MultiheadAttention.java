@@ -9,8 +9,9 @@ import java.util.random.RandomGenerator;
 /**
  * Multi-head self-attention on (batch, tokens, width): one fused Linear {@code qkv} (width → 3 · width,
  * read as (q | k | v), each split into heads), scaled dot-product attention per head, heads merged, and
- * an output Linear {@code proj}. Both projections are ordinary child layers looked up by name on every
- * call, so OIALR can replace them with low-rank layers in place.
+ * an output Linear {@code proj}. The heads are read from and written to the projections in place
+ * ({@link TransformerOps#multiHeadAttention}), never copied out. Both projections are ordinary child
+ * layers looked up by name on every call, so OIALR can replace them with low-rank layers in place.
  */
 public final class MultiheadAttention extends Module {
 
@@ -47,9 +48,7 @@ public final class MultiheadAttention extends Module {
         }
         TransformerOps t = new TransformerOps(ops);
         Variable qkv = children().get("qkv").forward(ops, x);
-        Variable[] parts = t.splitHeads(qkv, heads);
-        Variable attended = t.attention(parts[0], parts[1], parts[2], mask);
-        return children().get("proj").forward(ops, t.mergeHeads(attended, heads));
+        return children().get("proj").forward(ops, t.multiHeadAttention(qkv, heads, mask));
     }
 
     public int width() {

@@ -59,6 +59,13 @@ class CpuTransformerKernelsTest {
         Tensor bmm = be.zeros(batch, t, t);
         be.batchedGemm(false, true, 1f, q, k, 0f, bmm);
 
+        Tensor qkv = random(rng, 16, t, 3 * 4 * 8);
+        Tensor mhProbs = be.zeros(16 * 4, t, t);
+        Tensor mhOut = be.zeros(16, t, 4 * 8);
+        be.multiHeadAttention(qkv, 4, null, 0.35f, mhProbs, mhOut);
+        Tensor dQkv = be.zeros(16, t, 3 * 4 * 8);
+        be.multiHeadAttentionBackward(qkv, 4, mhProbs, random(rng, 16, t, 4 * 8), 0.35f, dQkv);
+
         Tensor big = random(rng, 64, 50, 3, 4, 32);
         Tensor perm = be.zeros(3, 64, 4, 50, 32);
         be.permute(big, new int[] {2, 0, 3, 1, 4}, perm);
@@ -67,7 +74,7 @@ class CpuTransformerKernelsTest {
         be.dropPathMask(0.25f, 5, mask);
         be.scaleSamples(big.reshape(64, 50 * 3 * 4 * 32), mask, scaled);
 
-        Tensor[] all = {y, mean, rstd, dx, dg, db, probs, out, dq, dk, dv, bmm, perm, scaled};
+        Tensor[] all = {y, mean, rstd, dx, dg, db, probs, out, dq, dk, dv, bmm, mhProbs, mhOut, dQkv, perm, scaled};
         int n = 0;
         for (Tensor a : all) {
             n += a.size();
