@@ -11,8 +11,7 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The transformer primitives on the host: batched GEMM, fused scaled dot-product attention (scores,
  * softmax and the value product stay in one task per batch entry, so a (tokens × tokens) score block is
- * reused from cache; the small per-head products run through {@link #rowProduct} rather than the
- * blocked GEMM), axis permutation for splitting and merging heads, token slices and the per-sample
+ * reused from cache), axis permutation for splitting and merging heads, token slices and the per-sample
  * stochastic-depth scale. Batch entries are independent and each output element is produced by exactly
  * one task in a fixed order, so results do not depend on the thread count.
  */
@@ -165,15 +164,15 @@ final class CpuAttention {
     private void attend(int entries, int tq, int tk, int dh, int dv, float[] qs, Layout lq, float[] ks, Layout lk,
             float[] vs, Layout lv, float[] ms, float scale, float[] ps, float[] os, Layout lo) {
         parallel.forRange(entries, 1, (e0, e1) -> {
-            float[] kt = new float[dh * tk]; // Kᵀ of one entry, so score rows are swept along contiguous keys
             for (int e = e0; e < e1; e++) {
                 int pOff = e * tq * tk;
-                transpose(ks, lk.offset(e), lk.ld(), tk, dh, kt);
-                rowProduct(tq, tk, dh, scale, qs, lq.offset(e), lq.ld(), false, kt, 0, tk, ps, pOff, tk);
+                gemm.sgemm(false, true, tq, tk, dh, scale, qs, lq.offset(e), lq.ld(), ks, lk.offset(e), lk.ld(),
+                        0f, ps, pOff, tk);
                 for (int r = 0; r < tq; r++) {
                     softmaxRow(ps, pOff + r * tk, tk, ms, r * tk);
                 }
-                rowProduct(tq, dv, tk, 1f, ps, pOff, tk, false, vs, lv.offset(e), lv.ld(), os, lo.offset(e), lo.ld());
+                gemm.sgemm(false, false, tq, dv, tk, 1f, ps, pOff, tk, vs, lv.offset(e), lv.ld(), 0f, os, lo.offset(e),
+                        lo.ld());
             }
         });
     }
@@ -183,97 +182,24 @@ final class CpuAttention {
             float scale) {
         parallel.forRange(entries, 1, (e0, e1) -> {
             float[] ds = new float[tq * tk]; // one score-gradient block per task, reused across its entries
-            float[] vt = new float[dv * tk];
             for (int e = e0; e < e1; e++) {
                 int pOff = e * tq * tk;
                 // dP = dO · Vᵀ, dV = Pᵀ · dO
-                transpose(vs, lv.offset(e), lv.ld(), tk, dv, vt);
-                rowProduct(tq, tk, dv, 1f, dos, lo.offset(e), lo.ld(), false, vt, 0, tk, ds, 0, tk);
-                rowProduct(tk, dv, tq, 1f, ps, pOff, tk, true, dos, lo.offset(e), lo.ld(), dvs, lv.offset(e), lv.ld());
+                gemm.sgemm(false, true, tq, tk, dv, 1f, dos, lo.offset(e), lo.ld(), vs, lv.offset(e), lv.ld(), 0f,
+                        ds, 0, tk);
+                gemm.sgemm(true, false, tk, dv, tq, 1f, ps, pOff, tk, dos, lo.offset(e), lo.ld(), 0f, dvs,
+                        lv.offset(e), lv.ld());
                 // dS = P ⊙ (dP - rowsum(dP ⊙ P)): the softmax Jacobian applied row by row.
                 for (int r = 0; r < tq; r++) {
                     softmaxBackwardRow(ps, pOff + r * tk, ds, r * tk, tk);
                 }
                 // dQ = scale · dS · K, dK = scale · dSᵀ · Q
-                rowProduct(tq, dh, tk, scale, ds, 0, tk, false, ks, lk.offset(e), lk.ld(), dqs, lq.offset(e), lq.ld());
-                rowProduct(tk, dh, tq, scale, ds, 0, tk, true, qs, lq.offset(e), lq.ld(), dks, lk.offset(e), lk.ld());
+                gemm.sgemm(false, false, tq, dh, tk, scale, ds, 0, tk, ks, lk.offset(e), lk.ld(), 0f, dqs,
+                        lq.offset(e), lq.ld());
+                gemm.sgemm(true, false, tk, dh, tq, scale, ds, 0, tk, qs, lq.offset(e), lq.ld(), 0f, dks,
+                        lk.offset(e), lk.ld());
             }
         });
-    }
-
-    /** out (cols × rows) = the rows × cols matrix at x[off] with row stride ld, transposed. */
-    private static void transpose(float[] x, int off, int ld, int rows, int cols, float[] out) {
-        for (int r = 0; r < rows; r++) {
-            int src = off + r * ld;
-            for (int c = 0; c < cols; c++) {
-                out[c * rows + r] = x[src + c];
-            }
-        }
-    }
-
-    /**
-     * c[i, 0:n] = alpha · Σ_p a(i, p) · b[p, 0:n] for i < m, where a(i, p) = a[aOff + i·lda + p], or
-     * a[aOff + p·lda + i] when {@code transA}; rows of b and c are contiguous with strides ldb and ldc.
-     * Made for the per-head products of attention (tens of rows, n and k of tens), where packing for the
-     * blocked GEMM costs more than the arithmetic and a 48-wide register tile is mostly padding: each
-     * output row is swept in vector chunks (the last one masked) with four independent accumulators
-     * over p. Every element is summed in an order fixed by k alone.
-     */
-    static void rowProduct(int m, int n, int k, float alpha, float[] a, int aOff, int lda, boolean transA,
-            float[] b, int bOff, int ldb, float[] c, int cOff, int ldc) {
-        int stepI = transA ? 1 : lda;
-        int stepP = transA ? lda : 1;
-        int full = S.loopBound(n);
-        for (int i = 0; i < m; i++) {
-            int ai = aOff + i * stepI;
-            int ci = cOff + i * ldc;
-            for (int j = 0; j < full; j += L) {
-                int bj = bOff + j;
-                FloatVector acc0 = FloatVector.zero(S);
-                FloatVector acc1 = FloatVector.zero(S);
-                FloatVector acc2 = FloatVector.zero(S);
-                FloatVector acc3 = FloatVector.zero(S);
-                int p = 0;
-                for (; p + 3 < k; p += 4) {
-                    int ap = ai + p * stepP;
-                    int bp = bj + p * ldb;
-                    acc0 = FloatVector.fromArray(S, b, bp).fma(FloatVector.broadcast(S, a[ap]), acc0);
-                    acc1 = FloatVector.fromArray(S, b, bp + ldb).fma(FloatVector.broadcast(S, a[ap + stepP]), acc1);
-                    acc2 = FloatVector.fromArray(S, b, bp + 2 * ldb)
-                            .fma(FloatVector.broadcast(S, a[ap + 2 * stepP]), acc2);
-                    acc3 = FloatVector.fromArray(S, b, bp + 3 * ldb)
-                            .fma(FloatVector.broadcast(S, a[ap + 3 * stepP]), acc3);
-                }
-                for (; p < k; p++) {
-                    acc0 = FloatVector.fromArray(S, b, bj + p * ldb).fma(FloatVector.broadcast(S, a[ai + p * stepP]), acc0);
-                }
-                acc0.add(acc1).add(acc2.add(acc3)).mul(alpha).intoArray(c, ci + j);
-            }
-            if (full < n) {
-                VectorMask<Float> mask = S.indexInRange(full, n);
-                int bj = bOff + full;
-                FloatVector acc0 = FloatVector.zero(S);
-                FloatVector acc1 = FloatVector.zero(S);
-                FloatVector acc2 = FloatVector.zero(S);
-                FloatVector acc3 = FloatVector.zero(S);
-                int p = 0;
-                for (; p + 3 < k; p += 4) {
-                    int ap = ai + p * stepP;
-                    int bp = bj + p * ldb;
-                    acc0 = FloatVector.fromArray(S, b, bp, mask).fma(FloatVector.broadcast(S, a[ap]), acc0);
-                    acc1 = FloatVector.fromArray(S, b, bp + ldb, mask).fma(FloatVector.broadcast(S, a[ap + stepP]), acc1);
-                    acc2 = FloatVector.fromArray(S, b, bp + 2 * ldb, mask)
-                            .fma(FloatVector.broadcast(S, a[ap + 2 * stepP]), acc2);
-                    acc3 = FloatVector.fromArray(S, b, bp + 3 * ldb, mask)
-                            .fma(FloatVector.broadcast(S, a[ap + 3 * stepP]), acc3);
-                }
-                for (; p < k; p++) {
-                    acc0 = FloatVector.fromArray(S, b, bj + p * ldb, mask)
-                            .fma(FloatVector.broadcast(S, a[ai + p * stepP]), acc0);
-                }
-                acc0.add(acc1).add(acc2.add(acc3)).mul(alpha).intoArray(c, ci + full, mask);
-            }
-        }
     }
 
     private static int[] checkPacked(String op, Tensor qkv, int heads) {

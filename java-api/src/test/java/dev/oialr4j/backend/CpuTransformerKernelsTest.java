@@ -101,40 +101,6 @@ class CpuTransformerKernelsTest {
         assertArrayEquals(one, three);
     }
 
-    @org.junit.jupiter.params.ParameterizedTest(name = "rowProduct m={0} n={1} k={2} transA={3}")
-    @org.junit.jupiter.params.provider.CsvSource({"5,37,50,false", "5,37,50,true", "50,32,17,true", "3,16,3,false",
-        "7,70,33,true", "1,5,1,false"})
-    void rowProductMatchesANaiveProduct(int m, int n, int k, boolean transA) {
-        SplittableRandom rng = new SplittableRandom(m * 1000L + n * 10L + k);
-        int lda = (transA ? m : k) + 3; // padded strides, as when heads sit side by side
-        int ldb = n + 5;
-        int ldc = n + 2;
-        float[] a = random(rng, (transA ? k : m) * lda + 1).data();
-        float[] b = random(rng, k * ldb + 2).data();
-        float[] c = random(rng, m * ldc + 4).data();
-        float[] before = c.clone();
-        CpuAttention.rowProduct(m, n, k, 0.7f, a, 1, lda, transA, b, 2, ldb, c, 4, ldc);
-        for (int i = 0; i < m; i++) {
-            for (int j = 0; j < ldc; j++) {
-                int idx = 4 + i * ldc + j;
-                if (j >= n) {
-                    assertEquals(before[idx], c[idx], 0f, "padding column " + j + " of row " + i + " untouched");
-                    continue;
-                }
-                double s = 0;
-                double abs = 0;
-                for (int p = 0; p < k; p++) {
-                    double av = transA ? a[1 + p * lda + i] : a[1 + i * lda + p];
-                    double t = av * b[2 + p * ldb + j];
-                    s += t;
-                    abs += Math.abs(t);
-                }
-                // float accumulation over k terms: within k · 2⁻²⁴ of the sum of magnitudes
-                assertEquals(0.7 * s, c[idx], 0.7 * abs * k * 0x1p-23 + 1e-7, "(" + i + ", " + j + ")");
-            }
-        }
-    }
-
     @Test
     void softmaxExpIsAccurateAndTheVectorAndScalarPathsAgreeBitForBit() {
         SplittableRandom rng = new SplittableRandom(21);
