@@ -1,5 +1,6 @@
 package dev.oialr4j.cli;
 
+import dev.oialr4j.nn.models.Models;
 import java.nio.file.Path;
 import java.util.Arrays;
 import picocli.CommandLine.Option;
@@ -7,7 +8,9 @@ import picocli.CommandLine.Option;
 /** Options shared by {@code train} and {@code compare}: model, data, optimizer, schedule, threads. */
 public final class RunOptions {
 
-    @Option(names = "--model", defaultValue = "mlp", description = "Model: mlp (default ${DEFAULT-VALUE}).")
+    @Option(names = "--model", defaultValue = "mlp",
+            description = "Model: mlp, vit-small or vit-mini (default ${DEFAULT-VALUE}). --hidden and --dropout apply to"
+                    + " the MLP; the vision transformers use their presets.")
     String model;
 
     @Option(names = "--epochs", defaultValue = "10", description = "Epochs (default ${DEFAULT-VALUE}).")
@@ -75,8 +78,9 @@ public final class RunOptions {
     }
 
     void validate() {
-        if (!model.equals("mlp")) {
-            throw new Main.UsageException("unknown model '" + model + "' (available: mlp)");
+        if (!Models.NAMES.contains(model)) {
+            throw new Main.UsageException("unknown model '" + model + "' (available: " + String.join(", ", Models.NAMES)
+                    + ")");
         }
         if (!optimizer.equals("adamw") && !optimizer.equals("sgd")) {
             throw new Main.UsageException("unknown optimizer '" + optimizer + "' (expected adamw or sgd)");

@@ -9,6 +9,7 @@ import dev.oialr4j.io.Checkpoint;
 import dev.oialr4j.io.RunDirectory;
 import dev.oialr4j.nn.Module;
 import dev.oialr4j.nn.models.Mlp;
+import dev.oialr4j.nn.models.Models;
 import dev.oialr4j.oialr.Oialr;
 import dev.oialr4j.oialr.OialrConfig;
 import dev.oialr4j.oialr.StabilityMetrics;
@@ -82,6 +83,10 @@ final class TrainingRun {
                     : new AdamW(backend, groups, o.lr);
             DataLoader loader = DataLoader.builder(data.train()).batchSize(o.batch).shuffle(true).seed(o.seed)
                     .dropLast(true).build();
+            if (loader.batchesPerEpoch() == 0) {
+                throw new Main.UsageException("--batch " + o.batch + " is larger than the " + data.train().size()
+                        + " training examples, so an epoch would have no step");
+            }
             long total = (long) loader.batchesPerEpoch() * o.epochs;
             long warmup = Math.min(total, Math.round(o.warmupEpochs * loader.batchesPerEpoch()));
             LrSchedule schedule = LrSchedule.cosineWithWarmup(o.lr, warmup, total, 0.0);
@@ -98,6 +103,7 @@ final class TrainingRun {
             config.put("label", label);
             config.put("model", o.model);
             config.put("hidden", o.hidden);
+            config.put("architecture", net.toString());
             config.put("epochs", o.epochs);
             config.put("batch", o.batch);
             config.put("lr", o.lr);
@@ -186,8 +192,20 @@ final class TrainingRun {
 
     /** The model the options describe (also used to check settings before any training starts). */
     static Module buildModel(RunOptions o, Data data) {
-        return Mlp.builder().inputs(data.train().features()).hidden(o.hidden)
-                .outputs(data.train().numClasses()).dropout(o.dropout).seed(o.seed).build();
+        if (o.model.equals("mlp")) {
+            return Mlp.builder().inputs(data.train().features()).hidden(o.hidden)
+                    .outputs(data.train().numClasses()).dropout(o.dropout).seed(o.seed).build();
+        }
+        int[] shape = data.train().featureShape();
+        if (shape.length != 3) {
+            throw new Main.UsageException("--model " + o.model + " needs image data (channels, height, width), but "
+                    + data.train().name() + " has examples of shape " + java.util.Arrays.toString(shape));
+        }
+        try {
+            return Models.byName(o.model, shape, data.train().numClasses(), o.seed);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException(e.getMessage());
+        }
     }
 
     static Map<String, Object> summary(TrainResult result, Oialr oialr, Module net) {

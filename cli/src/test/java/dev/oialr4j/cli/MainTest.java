@@ -126,6 +126,34 @@ class MainTest {
         assertTrue(Files.readString(tmp.resolve("a/config.json")).contains("\"seed\":7"));
     }
 
+    @Test
+    void visionTransformerTrainsWithOialrByName(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("fm");
+        Files.createDirectories(dir);
+        writeIdx(dir.resolve("train-images-idx3-ubyte.gz"), images(128, 3), false);
+        writeIdx(dir.resolve("train-labels-idx1-ubyte.gz"), labels(128), false);
+        writeIdx(dir.resolve("t10k-images-idx3-ubyte.gz"), images(32, 4), false);
+        writeIdx(dir.resolve("t10k-labels-idx1-ubyte.gz"), labels(32), false);
+        Result r = run("train", "--data-dir", dir.toString(), "--model", "vit-small", "--epochs", "1", "--batch", "32",
+                "--threads", "2", "--oialr", "--delay", "2", "--update-every", "1", "--exclude", "blocks.0.fc1",
+                "--out", tmp.resolve("vit").toString());
+        assertEquals(0, r.code(), r.err());
+        String config = Files.readString(tmp.resolve("vit/config.json"));
+        assertTrue(config.contains("VisionTransformer("), config);
+        String summary = Files.readString(tmp.resolve("vit/summary.json"));
+        assertTrue(summary.contains("blocks.3.attn.qkv") && !summary.contains("blocks.0.fc1\""), summary);
+
+        Result bad = run("train", "--data-dir", dir.toString(), "--model", "vit-small", "--batch", "32", "--oialr",
+                "--include", "blocks.9.fc1", "--out", tmp.resolve("bad").toString());
+        assertEquals(1, bad.code());
+        assertOneSentence(bad);
+        assertTrue(bad.err().contains("blocks.9.fc1"), bad.err());
+        Result tooBig = run("train", "--data-dir", dir.toString(), "--model", "vit-small", "--batch", "256",
+                "--out", tmp.resolve("big").toString());
+        assertEquals(1, tooBig.code());
+        assertOneSentence(tooBig);
+    }
+
     private static List<String> losses(String out) {
         Matcher m = Pattern.compile("train loss (\\S+)\\s+test loss (\\S+)\\s+test acc\\s+(\\S+)").matcher(out);
         List<String> found = new java.util.ArrayList<>();

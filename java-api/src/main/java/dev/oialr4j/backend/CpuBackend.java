@@ -34,10 +34,14 @@ public final class CpuBackend implements Backend {
 
     private final Parallel parallel;
     private final CpuGemm gemm;
+    private final CpuNorms norms;
+    private final CpuAttention attention;
 
     public CpuBackend(int threads) {
         this.parallel = new Parallel(threads);
         this.gemm = new CpuGemm(parallel);
+        this.norms = new CpuNorms(parallel);
+        this.attention = new CpuAttention(parallel, gemm);
     }
 
     /** All available processors. */
@@ -137,24 +141,38 @@ public final class CpuBackend implements Backend {
     public void add(Tensor a, Tensor b, Tensor out) {
         sameShape("add", a, b);
         sameShape("add", a, out);
-        binary(a.data(), b.data(), out.data(), VectorOperators.ADD);
+        binary(a.data(), b.data(), out.data(), true);
     }
 
     @Override
     public void mul(Tensor a, Tensor b, Tensor out) {
         sameShape("mul", a, b);
         sameShape("mul", a, out);
-        binary(a.data(), b.data(), out.data(), VectorOperators.MUL);
+        binary(a.data(), b.data(), out.data(), false);
     }
 
-    private void binary(float[] a, float[] b, float[] out, VectorOperators.Binary op) {
+    /**
+     * Elementwise add or multiply. The two direct vector calls, rather than lanewise with an operator
+     * argument: an operator the JIT cannot see as a constant is not intrinsified and runs a lane at a time.
+     */
+    private void binary(float[] a, float[] b, float[] out, boolean add) {
         forElements(a.length, (from, to) -> {
             int i = from;
-            for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
-                FloatVector.fromArray(S, a, i).lanewise(op, FloatVector.fromArray(S, b, i)).intoArray(out, i);
-            }
-            for (; i < to; i++) {
-                out[i] = op == VectorOperators.ADD ? a[i] + b[i] : a[i] * b[i];
+            int bound = from + S.loopBound(to - from);
+            if (add) {
+                for (; i < bound; i += L) {
+                    FloatVector.fromArray(S, a, i).add(FloatVector.fromArray(S, b, i)).intoArray(out, i);
+                }
+                for (; i < to; i++) {
+                    out[i] = a[i] + b[i];
+                }
+            } else {
+                for (; i < bound; i += L) {
+                    FloatVector.fromArray(S, a, i).mul(FloatVector.fromArray(S, b, i)).intoArray(out, i);
+                }
+                for (; i < to; i++) {
+                    out[i] = a[i] * b[i];
+                }
             }
         });
     }
@@ -649,6 +667,71 @@ public final class CpuBackend implements Backend {
         int blocks = (int) (((long) n + L - 1) / L);
         parallel.forRange(blocks, Math.max(1, GRAIN / L),
                 (b0, b1) -> body.run(b0 * L, (int) Math.min(n, (long) b1 * L)));
+    }
+
+    // ---- layer norm, attention ----------------------------------------------------------------
+
+    @Override
+    public void layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor out, Tensor mean, Tensor rstd) {
+        norms.layerNorm(x, gamma, beta, eps, out, mean, rstd);
+    }
+
+    @Override
+    public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx,
+            Tensor dGamma, Tensor dBeta) {
+        norms.layerNormBackward(x, gamma, mean, rstd, dy, dx, dGamma, dBeta);
+    }
+
+    @Override
+    public void batchedGemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
+        attention.batchedGemm(transA, transB, alpha, a, b, beta, c);
+    }
+
+    @Override
+    public void attention(Tensor q, Tensor k, Tensor v, Tensor mask, float scale, Tensor probs, Tensor out) {
+        attention.attention(q, k, v, mask, scale, probs, out);
+    }
+
+    @Override
+    public void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dOut, float scale, Tensor dq,
+            Tensor dk, Tensor dv) {
+        attention.attentionBackward(q, k, v, probs, dOut, scale, dq, dk, dv);
+    }
+
+    @Override
+    public void multiHeadAttention(Tensor qkv, int heads, Tensor mask, float scale, Tensor probs, Tensor out) {
+        attention.multiHeadAttention(qkv, heads, mask, scale, probs, out);
+    }
+
+    @Override
+    public void multiHeadAttentionBackward(Tensor qkv, int heads, Tensor probs, Tensor dOut, float scale,
+            Tensor dQkv) {
+        attention.multiHeadAttentionBackward(qkv, heads, probs, dOut, scale, dQkv);
+    }
+
+    @Override
+    public void permute(Tensor x, int[] perm, Tensor out) {
+        attention.permute(x, perm, out);
+    }
+
+    @Override
+    public void narrow(Tensor x, int start, Tensor out) {
+        attention.narrow(x, start, out);
+    }
+
+    @Override
+    public void addNarrowed(Tensor src, int start, Tensor dst) {
+        attention.addNarrowed(src, start, dst);
+    }
+
+    @Override
+    public void dropPathMask(float p, long seed, Tensor mask) {
+        attention.dropPathMask(p, seed, mask);
+    }
+
+    @Override
+    public void scaleSamples(Tensor x, Tensor scale, Tensor out) {
+        attention.scaleSamples(x, scale, out);
     }
 
     // ---- checks -------------------------------------------------------------------------------
