@@ -152,8 +152,12 @@ public final class CpuBackend implements Backend {
     private void binary(float[] a, float[] b, float[] out, VectorOperators.Binary op) {
         forElements(a.length, (from, to) -> {
             int i = from;
+            boolean add = op == VectorOperators.ADD;
+            // Named operations, not lanewise(op, ..): C2 only intrinsifies a lanewise op it sees as a constant.
             for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
-                FloatVector.fromArray(S, a, i).lanewise(op, FloatVector.fromArray(S, b, i)).intoArray(out, i);
+                FloatVector av = FloatVector.fromArray(S, a, i);
+                FloatVector bv = FloatVector.fromArray(S, b, i);
+                (add ? av.add(bv) : av.mul(bv)).intoArray(out, i);
             }
             for (; i < to; i++) {
                 out[i] = op == VectorOperators.ADD ? a[i] + b[i] : a[i] * b[i];
@@ -588,7 +592,7 @@ public final class CpuBackend implements Backend {
         convInput("col2im", dx, g);
         checkImages(g, image0, images, group);
         requireSize("col2im columns", cols, (long) g.patchSize() * images * g.outHeight() * g.outWidth());
-        CpuConv.col2im(cols.data(), 0, g, image0, images, group, dx.data());
+        CpuConv.col2im(cols.data(), 0, g, image0, images, group, dx.data(), false);
     }
 
     @Override

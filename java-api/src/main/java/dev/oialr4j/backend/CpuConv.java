@@ -93,9 +93,35 @@ final class CpuConv {
                     // Output columns whose input column lies inside the image: [owLo, owHi).
                     int owLo = iw0 >= 0 ? 0 : Math.min(ow, (-iw0 + sw - 1) / sw);
                     int owHi = Math.max(owLo, Math.min(ow, w - iw0 <= 0 ? 0 : (w - 1 - iw0) / sw + 1));
+                    boolean block = sh == 1 && sw == 1 && ow == w;
+                    // Output rows whose input row lies inside the image (stride 1): [yLo, yHi).
+                    int ih0 = ki * o.dilationH() - o.padH();
+                    int yLo = Math.min(oh, Math.max(0, -ih0));
+                    int yHi = Math.max(yLo, Math.min(oh, h - ih0));
                     for (int b = 0; b < nb; b++) {
                         int xBase = ((i0 + b) * g.inChannels() + group * cg + cl) * h * w;
                         int dstBase = rowOff + b * ohw;
+                        if (block) {
+                            // "Same" convolution: each tap is one shifted copy of the whole plane, then the
+                            // columns that fell off the left or right edge are cleared row by row.
+                            Arrays.fill(cols, dstBase, dstBase + yLo * ow, 0f);
+                            Arrays.fill(cols, dstBase + yHi * ow, dstBase + ohw, 0f);
+                            if (owLo >= owHi) {
+                                Arrays.fill(cols, dstBase + yLo * ow, dstBase + yHi * ow, 0f);
+                            } else if (yHi > yLo) {
+                                int from = yLo * ow + owLo;
+                                int to = (yHi - 1) * ow + owHi;
+                                System.arraycopy(x, xBase + (yLo + ih0) * w + owLo + iw0, cols, dstBase + from, to - from);
+                                if (owLo > 0 || owHi < ow) {
+                                    for (int y = yLo; y < yHi; y++) {
+                                        int d = dstBase + y * ow;
+                                        Arrays.fill(cols, d, d + owLo, 0f);
+                                        Arrays.fill(cols, d + owHi, d + ow, 0f);
+                                    }
+                                }
+                            }
+                            continue;
+                        }
                         for (int y = 0; y < oh; y++) {
                             int ih = y * sh - o.padH() + ki * o.dilationH();
                             int dst = dstBase + y * ow;
@@ -124,8 +150,13 @@ final class CpuConv {
         }
     }
 
-    /** Adds the column matrix at cols[off] back onto images [i0, i0 + nb) of dx, group {@code group}. */
-    static void col2im(float[] cols, int off, Conv2dGeometry g, int i0, int nb, int group, float[] dx) {
+    /**
+     * Adds the column matrix at cols[off] back onto images [i0, i0 + nb) of dx, group {@code group}. With
+     * {@code scratch} the entries of cols that belong to padding may be overwritten (with zeros), which
+     * lets a "same" convolution add each tap as one shifted block.
+     */
+    static void col2im(float[] cols, int off, Conv2dGeometry g, int i0, int nb, int group, float[] dx,
+            boolean scratch) {
         Conv2dOptions o = g.options();
         int h = g.height();
         int w = g.width();
@@ -147,6 +178,24 @@ final class CpuConv {
                         int iw0 = kj * o.dilationW() - o.padW();
                         int owLo = iw0 >= 0 ? 0 : Math.min(ow, (-iw0 + sw - 1) / sw);
                         int owHi = Math.max(owLo, Math.min(ow, w - iw0 <= 0 ? 0 : (w - 1 - iw0) / sw + 1));
+                        if (scratch && sh == 1 && sw == 1 && ow == w) {
+                            int ih0 = ki * o.dilationH() - o.padH();
+                            int yLo = Math.min(oh, Math.max(0, -ih0));
+                            int yHi = Math.max(yLo, Math.min(oh, h - ih0));
+                            if (yHi > yLo && owLo < owHi) {
+                                if (owLo > 0 || owHi < ow) {
+                                    for (int y = yLo; y < yHi; y++) {
+                                        int c0 = rowOff + y * ow;
+                                        Arrays.fill(cols, c0, c0 + owLo, 0f);
+                                        Arrays.fill(cols, c0 + owHi, c0 + ow, 0f);
+                                    }
+                                }
+                                int from = yLo * ow + owLo;
+                                int to = (yHi - 1) * ow + owHi;
+                                addInto(cols, rowOff + from, dx, xBase + (yLo + ih0) * w + owLo + iw0, to - from);
+                            }
+                            continue;
+                        }
                         for (int y = 0; y < oh; y++) {
                             int ih = y * sh - o.padH() + ki * o.dilationH();
                             if (ih < 0 || ih >= h) {
@@ -303,7 +352,7 @@ final class CpuConv {
                             float[] dcols = ws.cols(kg * cols);
                             gemm.sgemm(true, false, kg, cols, og, 1f, w, grp * og * kg, kg, d, dOff, cols, 0f, dcols,
                                     0, cols);
-                            col2im(dcols, 0, g, i0, n, grp, dx);
+                            col2im(dcols, 0, g, i0, n, grp, dx, true);
                         }
                     }
                 }
@@ -459,6 +508,43 @@ final class CpuConv {
 
     // ---- batch norm -----------------------------------------------------------------------------
 
+    /** Σ (a − mean)² over a run: float lanes (short runs), combined in double; the tail in double. */
+    private static double centredSquares(float[] a, int off, int n, float meanF, double mean) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int bound = S.loopBound(n); i < bound; i += L) {
+            FloatVector d = FloatVector.fromArray(S, a, off + i).sub(meanF);
+            acc = d.fma(d, acc);
+        }
+        double s = 0;
+        for (int l = 0; l < L; l++) {
+            s += acc.lane(l);
+        }
+        for (; i < n; i++) {
+            double d = a[off + i] - mean;
+            s += d * d;
+        }
+        return s;
+    }
+
+    /** Σ g · (x − mean) over a run, accumulated like {@link #centredSquares}. */
+    private static double centredDot(float[] g, float[] x, int off, int n, float meanF, double mean) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int bound = S.loopBound(n); i < bound; i += L) {
+            FloatVector d = FloatVector.fromArray(S, x, off + i).sub(meanF);
+            acc = d.fma(FloatVector.fromArray(S, g, off + i), acc);
+        }
+        double s = 0;
+        for (int l = 0; l < L; l++) {
+            s += acc.lane(l);
+        }
+        for (; i < n; i++) {
+            s += g[off + i] * (x[off + i] - mean);
+        }
+        return s;
+    }
+
     void batchNorm(float[] x, int n, int c, int hw, float[] gamma, float[] beta, float[] runMean, float[] runVar,
             boolean training, float momentum, float eps, float[] y, float[] saveMean, float[] saveInvStd) {
         long count = (long) n * hw;
@@ -475,11 +561,7 @@ final class CpuConv {
                     // Second pass around the mean: no cancellation when |mean| >> std.
                     double ss = 0;
                     for (int i = 0; i < n; i++) {
-                        int off = (i * c + ch) * hw;
-                        for (int k = 0; k < hw; k++) {
-                            double d = x[off + k] - mean;
-                            ss += d * d;
-                        }
+                        ss += centredSquares(x, (i * c + ch) * hw, hw, (float) mean, mean);
                     }
                     var = ss / count;
                     runMean[ch] = (float) ((1 - momentum) * runMean[ch] + momentum * mean);
@@ -520,11 +602,8 @@ final class CpuConv {
                 double sdyx = 0;
                 for (int i = 0; i < n; i++) {
                     int off = (i * c + ch) * hw;
-                    for (int k = 0; k < hw; k++) {
-                        double d = dy[off + k];
-                        sdy += d;
-                        sdyx += d * (x[off + k] - mean);
-                    }
+                    sdy += sum(dy, off, hw);
+                    sdyx += centredDot(dy, x, off, hw, (float) mean, mean);
                 }
                 double dg = sdyx * invStd; // Σ dy · x̂
                 dGamma[ch] = (float) dg;
@@ -533,23 +612,22 @@ final class CpuConv {
                     continue;
                 }
                 double gi = gamma[ch] * invStd;
-                if (!training) {
-                    for (int i = 0; i < n; i++) {
-                        int off = (i * c + ch) * hw;
-                        for (int k = 0; k < hw; k++) {
-                            dx[off + k] = (float) (dy[off + k] * gi);
-                        }
-                    }
-                    continue;
-                }
-                // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂))
+                // Training: dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂)) = a·dy + b·x + shift with x̂ = (x − μ)/σ;
+                // evaluation: dx = γ/σ · dy.
                 double mdy = sdy / count;
                 double mdyx = dg / count;
+                float a = (float) gi;
+                float b = training ? (float) (-gi * invStd * mdyx) : 0f;
+                float shift = training ? (float) (-gi * mdy + gi * invStd * mdyx * mean) : 0f;
                 for (int i = 0; i < n; i++) {
                     int off = (i * c + ch) * hw;
-                    for (int k = 0; k < hw; k++) {
-                        double xh = (x[off + k] - mean) * invStd;
-                        dx[off + k] = (float) (gi * (dy[off + k] - mdy - xh * mdyx));
+                    int k = 0;
+                    for (int bound = S.loopBound(hw); k < bound; k += L) {
+                        FloatVector.fromArray(S, dy, off + k).mul(a)
+                                .add(FloatVector.fromArray(S, x, off + k).fma(b, shift)).intoArray(dx, off + k);
+                    }
+                    for (; k < hw; k++) {
+                        dx[off + k] = dy[off + k] * a + (x[off + k] * b + shift);
                     }
                 }
             }

@@ -84,7 +84,10 @@ class ConvOpsGradientTest {
             "3, 6, 5, 5, 6, 3, 3, 2, 0, 1, 3, false",
             "2, 4, 5, 6, 6, 1, 1, 1, 0, 1, 1, true",
             "3, 4, 3, 3, 4, 1, 1, 1, 0, 1, 2, false",
-            "5, 2, 4, 4, 3, 2, 2, 2, 1, 1, 1, true"})
+            "5, 2, 4, 4, 3, 2, 2, 2, 1, 1, 1, true",
+            "2, 3, 4, 5, 2, 5, 5, 1, 2, 1, 1, false",
+            "2, 2, 5, 5, 3, 5, 5, 1, 4, 2, 1, true",
+            "2, 2, 3, 3, 2, 3, 3, 1, 3, 3, 1, false"})
     void conv2d(int n, int c, int h, int w, int oc, int kh, int kw, int stride, int pad, int dil, int groups,
             boolean bias) {
         Conv2dOptions o = Conv2dOptions.of(stride, pad, dil, groups);
