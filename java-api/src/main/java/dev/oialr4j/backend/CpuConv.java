@@ -301,6 +301,9 @@ final class CpuConv {
         int tasks = Math.min(WEIGHT_PARTIALS, chunks);
         int wSize = g.outChannels() * kg;
         float[][] partial = dw == null ? null : new float[tasks][wSize];
+        // A kernel with few columns (the 1×1 convolution of a low-rank layer: kg = r) would leave most of
+        // the GEMM's 48-wide register tile empty; its transpose (kg × og, few rows) fits the 8-row side.
+        boolean transposed = kg < og && kg < CpuGemmKernel.NR;
         parallel.forChunks(tasks, (t, count) -> {
             int c0 = (int) ((long) chunks * t / count);
             int c1 = (int) ((long) chunks * (t + 1) / count);
@@ -340,9 +343,14 @@ final class CpuConv {
                             im2col(x, g, i0, n, grp, b, 0);
                             bOff = 0;
                         }
-                        // dW_g (og × kg) += dY (og × cols) · colsᵀ
-                        gemm.sgemm(false, true, og, kg, cols, 1f, d, dOff, cols, b, bOff, cols, c == c0 ? 0f : 1f,
-                                partial[t], grp * og * kg, kg);
+                        // dW_g (og × kg) += dY (og × cols) · colsᵀ, or its transpose kg × og.
+                        if (transposed) {
+                            gemm.sgemm(false, true, kg, og, cols, 1f, b, bOff, cols, d, dOff, cols,
+                                    c == c0 ? 0f : 1f, partial[t], grp * og * kg, og);
+                        } else {
+                            gemm.sgemm(false, true, og, kg, cols, 1f, d, dOff, cols, b, bOff, cols,
+                                    c == c0 ? 0f : 1f, partial[t], grp * og * kg, kg);
+                        }
                     }
                     if (dx != null) {
                         if (direct && n == 1) {
@@ -360,9 +368,17 @@ final class CpuConv {
         });
         if (dw != null) {
             for (int i = 0; i < wSize; i++) {
+                // Element (o, j) of group block grp sits at grp·og·kg + j·og + o in a transposed partial.
+                int at = i;
+                if (transposed) {
+                    int blk = i / (og * kg);
+                    int o = i % (og * kg) / kg;
+                    int j = i % kg;
+                    at = blk * og * kg + j * og + o;
+                }
                 float s = dwBeta == 0f ? 0f : dwBeta * dw[i];
                 for (int t = 0; t < tasks; t++) {
-                    s += partial[t][i];
+                    s += partial[t][at];
                 }
                 dw[i] = s;
             }

@@ -87,7 +87,8 @@ class ConvOpsGradientTest {
             "5, 2, 4, 4, 3, 2, 2, 2, 1, 1, 1, true",
             "2, 3, 4, 5, 2, 5, 5, 1, 2, 1, 1, false",
             "2, 2, 5, 5, 3, 5, 5, 1, 4, 2, 1, true",
-            "2, 2, 3, 3, 2, 3, 3, 1, 3, 3, 1, false"})
+            "2, 2, 3, 3, 2, 3, 3, 1, 3, 3, 1, false",
+            "2, 4, 3, 4, 8, 1, 1, 1, 0, 1, 2, true"})
     void conv2d(int n, int c, int h, int w, int oc, int kh, int kw, int stride, int pad, int dil, int groups,
             boolean bias) {
         Conv2dOptions o = Conv2dOptions.of(stride, pad, dil, groups);
