@@ -57,10 +57,25 @@ final class CpuConv {
         }
     }
 
-    /** Images per chunk: one for large maps, several for small ones; depends on the shape only. */
+    /**
+     * Images per chunk: one for large maps, several for small ones, chosen among the counts that give
+     * 1-2× {@link #TARGET_COLUMNS} columns so that the last 48-wide GEMM tile is as full as possible;
+     * depends on the shape only.
+     */
     static int imagesPerChunk(Conv2dGeometry g) {
         int ohw = g.outHeight() * g.outWidth();
-        return Math.max(1, Math.min(g.batch(), (TARGET_COLUMNS + ohw - 1) / ohw));
+        int least = Math.max(1, Math.min(g.batch(), (TARGET_COLUMNS + ohw - 1) / ohw));
+        int best = least;
+        double bestFill = 0;
+        for (int nb = least; nb <= Math.min(g.batch(), 2 * least); nb++) {
+            int cols = nb * ohw;
+            double fill = (double) cols / (((cols + CpuGemmKernel.NR - 1) / CpuGemmKernel.NR) * CpuGemmKernel.NR);
+            if (fill > bestFill + 1e-9) {
+                bestFill = fill;
+                best = nb;
+            }
+        }
+        return best;
     }
 
     private static boolean direct(Conv2dGeometry g) {
