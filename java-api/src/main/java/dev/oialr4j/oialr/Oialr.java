@@ -52,11 +52,13 @@ public final class Oialr implements TrainerCallback {
             return layer instanceof Conv2d c ? c.patchSize() : ((Linear) layer).inFeatures();
         }
 
-        Parameter weight() {
+        /** The dense weight ([out, in] or [out, in, kh, kw]). */
+        public Parameter weight() {
             return layer instanceof Conv2d c ? c.weight() : ((Linear) layer).weight();
         }
 
-        Parameter bias() {
+        /** The dense layer's bias, or null. */
+        public Parameter bias() {
             return layer instanceof Conv2d c ? c.bias() : ((Linear) layer).bias();
         }
     }
