@@ -9,9 +9,21 @@ import picocli.CommandLine.Option;
 public final class RunOptions {
 
     @Option(names = "--model", defaultValue = "mlp",
-            description = "Model: mlp, vit-small or vit-mini (default ${DEFAULT-VALUE}). --hidden and --dropout apply to"
-                    + " the MLP; the vision transformers use their presets.")
+            description = "Model: mlp, resnet20, vit-small or vit-mini (default ${DEFAULT-VALUE}). --hidden and --dropout"
+                    + " apply to the MLP; the others use their presets.")
     String model;
+
+    @Option(names = "--data", defaultValue = "fashion-mnist",
+            description = "Data set: fashion-mnist (bundled) or cifar10 (needs --data-dir; default ${DEFAULT-VALUE}).")
+    String data;
+
+    @Option(names = "--augment",
+            description = "Random crop (zero padding --crop-padding) and horizontal flip of training images.")
+    boolean augment;
+
+    @Option(names = "--crop-padding", defaultValue = "4",
+            description = "Padding of the random crop with --augment, in pixels (default ${DEFAULT-VALUE}).")
+    int cropPadding;
 
     @Option(names = "--epochs", defaultValue = "10", description = "Epochs (default ${DEFAULT-VALUE}).")
     int epochs;
@@ -70,7 +82,8 @@ public final class RunOptions {
     Integer threads;
 
     @Option(names = "--data-dir",
-            description = "Folder with the four Fashion-MNIST IDX files (default: the bundled data/fashion-mnist).")
+            description = "Folder with the four Fashion-MNIST IDX files (default: the bundled data/fashion-mnist),"
+                    + " or with CIFAR-10's binary batches (cifar-10-batches-bin) for --data cifar10.")
     Path dataDir;
 
     int threadCount() {
@@ -81,6 +94,12 @@ public final class RunOptions {
         if (!Models.NAMES.contains(model)) {
             throw new Main.UsageException("unknown model '" + model + "' (available: " + String.join(", ", Models.NAMES)
                     + ")");
+        }
+        if (!data.equals("fashion-mnist") && !data.equals("cifar10")) {
+            throw new Main.UsageException("unknown data set '" + data + "' (expected fashion-mnist or cifar10)");
+        }
+        if (cropPadding < 0) {
+            throw new Main.UsageException("--crop-padding must be >= 0, got " + cropPadding);
         }
         if (!optimizer.equals("adamw") && !optimizer.equals("sgd")) {
             throw new Main.UsageException("unknown optimizer '" + optimizer + "' (expected adamw or sgd)");

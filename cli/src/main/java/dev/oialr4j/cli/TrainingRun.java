@@ -2,7 +2,9 @@ package dev.oialr4j.cli;
 
 import dev.oialr4j.backend.Backend;
 import dev.oialr4j.backend.Backends;
+import dev.oialr4j.data.Cifar10;
 import dev.oialr4j.data.DataLoader;
+import dev.oialr4j.data.RandomCropFlip;
 import dev.oialr4j.data.Dataset;
 import dev.oialr4j.data.FashionMnist;
 import dev.oialr4j.io.Checkpoint;
@@ -39,6 +41,16 @@ final class TrainingRun {
     /** The data sets, loaded once and shared by the runs of a comparison. */
     record Data(Path dir, Dataset train, Dataset test) {
         static Data load(RunOptions o) {
+            if (o.data.equals("cifar10")) {
+                if (o.dataDir == null) {
+                    throw new Main.UsageException("--data cifar10 needs --data-dir pointing at the cifar-10-batches-bin"
+                            + " folder (CIFAR-10 is not bundled)");
+                }
+                if (!Files.isDirectory(o.dataDir)) {
+                    throw new Main.UsageException("the CIFAR-10 directory " + o.dataDir + " does not exist");
+                }
+                return new Data(o.dataDir, Cifar10.load(o.dataDir, true), Cifar10.load(o.dataDir, false));
+            }
             Path dir = o.dataDir != null ? o.dataDir : FashionMnist.findBundled(Path.of("").toAbsolutePath())
                     .or(() -> FashionMnist.findBundled(Path.of(System.getProperty("oialr4j.home", "."))))
                     .orElseThrow(() -> new Main.UsageException("the bundled data set was not found under"
@@ -81,8 +93,12 @@ final class TrainingRun {
             List<ParamGroup> groups = ParamGroup.decayMatricesOnly(net.parameters(), o.weightDecay);
             Optimizer opt = o.optimizer.equals("sgd") ? new Sgd(backend, groups, o.lr, o.momentum, o.nesterov)
                     : new AdamW(backend, groups, o.lr);
-            DataLoader loader = DataLoader.builder(data.train()).batchSize(o.batch).shuffle(true).seed(o.seed)
-                    .dropLast(true).build();
+            DataLoader.Builder lb = DataLoader.builder(data.train()).batchSize(o.batch).shuffle(true).seed(o.seed)
+                    .dropLast(true);
+            if (o.augment) {
+                lb.augmentation(new RandomCropFlip(o.cropPadding, true));
+            }
+            DataLoader loader = lb.build();
             if (loader.batchesPerEpoch() == 0) {
                 throw new Main.UsageException("--batch " + o.batch + " is larger than the " + data.train().size()
                         + " training examples, so an epoch would have no step");
@@ -102,6 +118,8 @@ final class TrainingRun {
             Map<String, Object> config = new LinkedHashMap<>();
             config.put("label", label);
             config.put("model", o.model);
+            config.put("data_set", o.data);
+            config.put("augment", o.augment ? "crop " + o.cropPadding + " + flip" : "none");
             config.put("hidden", o.hidden);
             config.put("architecture", net.toString());
             config.put("epochs", o.epochs);
@@ -185,7 +203,7 @@ final class TrainingRun {
             throw new Main.UsageException(e.getMessage());
         }
         if (selected.isEmpty()) {
-            throw new Main.UsageException("OIALR selects no layer of this model (layers need an aspect ratio below "
+            throw new Main.UsageException("OIALR selects no layer of this model (Linear and Conv2d layers need an aspect ratio below "
                     + config.maxAspectRatio() + " and the classifier stays dense); check --hidden, --include and --exclude");
         }
     }

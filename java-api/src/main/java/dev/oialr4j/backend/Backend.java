@@ -117,6 +117,64 @@ public interface Backend extends AutoCloseable {
     /** dLogits = scale * (probs - target) with the same smoothing as the forward pass. */
     void crossEntropyBackward(Tensor probs, int[] labels, float smoothing, float scale, Tensor dLogits);
 
+    // ---- convolution, pooling, batch norm ------------------------------------------------------
+
+    /**
+     * Unfolds images {@code [image0, image0 + images)} of {@code x} (NCHW) for group {@code group} into the
+     * column matrix {@code cols} of shape (patchSize, images · outH · outW): row (c, ki, kj) with c the channel
+     * inside the group, column (image, oh, ow); padding reads as zero.
+     */
+    void im2col(Tensor x, Conv2dGeometry g, int image0, int images, int group, Tensor cols);
+
+    /** The adjoint of {@link #im2col}: adds every column entry back onto the input position it came from. */
+    void col2im(Tensor cols, Conv2dGeometry g, int image0, int images, int group, Tensor dx);
+
+    /** y = conv2d(x, w) + bias (bias per output channel, may be null), shapes as in {@code g}. */
+    void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dGeometry g, Tensor y);
+
+    /**
+     * Gradients of {@link #conv2d} without the bias: {@code dx} (overwritten) and
+     * {@code dw = dwBeta · dw + dW}; either output may be null to skip it. The result must not depend on
+     * the thread count.
+     */
+    void conv2dBackward(Tensor x, Tensor w, Tensor dy, Conv2dGeometry g, Tensor dx, Tensor dw, float dwBeta);
+
+    /** Max pooling; padding never wins. */
+    void maxPool2d(Tensor x, Pool2dGeometry g, Tensor y);
+
+    /** dx (overwritten) gets each dy at the first position (in scan order) holding its window's maximum. */
+    void maxPool2dBackward(Tensor x, Tensor dy, Pool2dGeometry g, Tensor dx);
+
+    /** Average pooling; the divisor is always kh · kw (padding counts as zeros). */
+    void avgPool2d(Tensor x, Pool2dGeometry g, Tensor y);
+
+    /** dx (overwritten) of {@link #avgPool2d}. */
+    void avgPool2dBackward(Tensor dy, Pool2dGeometry g, Tensor dx);
+
+    /** y[n, c] = mean of x[n, c, :, :] for x of shape [N, C, H, W]. */
+    void globalAvgPool(Tensor x, Tensor y);
+
+    /** dx[n, c, h, w] = dy[n, c] / (H · W). */
+    void globalAvgPoolBackward(Tensor dy, Tensor dx);
+
+    /**
+     * Batch normalisation over (N, H, W) per channel of x [N, C, H, W]: y = γ (x − μ) / sqrt(σ² + eps) + β.
+     * Training: μ and σ² (biased) are the batch statistics, accumulated in double, and the running
+     * statistics move by {@code momentum} toward μ and the unbiased batch variance. Evaluation: the running
+     * statistics are used and left unchanged. {@code saveMean} and {@code saveInvStd} (C each) receive the μ
+     * and 1 / sqrt(σ² + eps) that were used, for the backward pass.
+     */
+    void batchNorm2d(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, boolean training,
+            float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd);
+
+    /**
+     * Gradients of {@link #batchNorm2d}: dγ and dβ (overwritten) and dx (overwritten, may be null). In
+     * training mode μ and σ² depend on x and the full batch-statistics gradient is used; in evaluation mode
+     * the normalisation is a fixed affine map.
+     */
+    void batchNorm2dBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd, boolean training,
+            Tensor dx, Tensor dGamma, Tensor dBeta);
+
     // ---- optimizer updates ----------------------------------------------------------------------
 
     /**

@@ -36,12 +36,14 @@ public final class CpuBackend implements Backend {
     private final CpuGemm gemm;
     private final CpuNorms norms;
     private final CpuAttention attention;
+    private final CpuConv conv;
 
     public CpuBackend(int threads) {
         this.parallel = new Parallel(threads);
         this.gemm = new CpuGemm(parallel);
         this.norms = new CpuNorms(parallel);
         this.attention = new CpuAttention(parallel, gemm);
+        this.conv = new CpuConv(parallel, gemm);
     }
 
     /** All available processors. */
@@ -586,6 +588,153 @@ public final class CpuBackend implements Backend {
             if (l < 0 || l >= cols) {
                 throw new IllegalArgumentException("label " + l + " is outside [0, " + cols + ")");
             }
+        }
+    }
+
+    // ---- convolution, pooling, batch norm ------------------------------------------------------
+
+    @Override
+    public void im2col(Tensor x, Conv2dGeometry g, int image0, int images, int group, Tensor cols) {
+        convInput("im2col", x, g);
+        checkImages(g, image0, images, group);
+        requireSize("im2col columns", cols, (long) g.patchSize() * images * g.outHeight() * g.outWidth());
+        CpuConv.im2col(x.data(), g, image0, images, group, cols.data(), 0);
+    }
+
+    @Override
+    public void col2im(Tensor cols, Conv2dGeometry g, int image0, int images, int group, Tensor dx) {
+        convInput("col2im", dx, g);
+        checkImages(g, image0, images, group);
+        requireSize("col2im columns", cols, (long) g.patchSize() * images * g.outHeight() * g.outWidth());
+        CpuConv.col2im(cols.data(), 0, g, image0, images, group, dx.data(), false);
+    }
+
+    @Override
+    public void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dGeometry g, Tensor y) {
+        convInput("conv2d", x, g);
+        w.requireShape("conv2d weight", g.weightDims());
+        y.requireShape("conv2d output", g.outputDims());
+        if (bias != null) {
+            requireSize("conv2d bias", bias, g.outChannels());
+        }
+        conv.forward(x.data(), w.data(), bias == null ? null : bias.data(), g, y.data());
+    }
+
+    @Override
+    public void conv2dBackward(Tensor x, Tensor w, Tensor dy, Conv2dGeometry g, Tensor dx, Tensor dw, float dwBeta) {
+        convInput("conv2dBackward", x, g);
+        w.requireShape("conv2d weight", g.weightDims());
+        dy.requireShape("conv2d output gradient", g.outputDims());
+        if (dx != null) {
+            dx.requireShape("conv2d input gradient", g.inputDims());
+        }
+        if (dw != null) {
+            dw.requireShape("conv2d weight gradient", g.weightDims());
+        }
+        conv.backward(x.data(), w.data(), dy.data(), g, dx == null ? null : dx.data(), dw == null ? null : dw.data(),
+                dwBeta);
+    }
+
+    @Override
+    public void maxPool2d(Tensor x, Pool2dGeometry g, Tensor y) {
+        x.requireShape("maxPool2d input", g.inputDims());
+        y.requireShape("maxPool2d output", g.outputDims());
+        conv.maxPool(x.data(), g, y.data());
+    }
+
+    @Override
+    public void maxPool2dBackward(Tensor x, Tensor dy, Pool2dGeometry g, Tensor dx) {
+        x.requireShape("maxPool2d input", g.inputDims());
+        dy.requireShape("maxPool2d output gradient", g.outputDims());
+        dx.requireShape("maxPool2d input gradient", g.inputDims());
+        conv.maxPoolBackward(x.data(), dy.data(), g, dx.data());
+    }
+
+    @Override
+    public void avgPool2d(Tensor x, Pool2dGeometry g, Tensor y) {
+        x.requireShape("avgPool2d input", g.inputDims());
+        y.requireShape("avgPool2d output", g.outputDims());
+        conv.avgPool(x.data(), g, y.data());
+    }
+
+    @Override
+    public void avgPool2dBackward(Tensor dy, Pool2dGeometry g, Tensor dx) {
+        dy.requireShape("avgPool2d output gradient", g.outputDims());
+        dx.requireShape("avgPool2d input gradient", g.inputDims());
+        conv.avgPoolBackward(dy.data(), g, dx.data());
+    }
+
+    @Override
+    public void globalAvgPool(Tensor x, Tensor y) {
+        if (x.rank() != 4) {
+            throw new IllegalArgumentException("globalAvgPool needs an input [N, C, H, W], got " + x.shape());
+        }
+        y.requireShape("globalAvgPool output", x.dim(0), x.dim(1));
+        conv.globalAvgPool(x.data(), x.dim(0) * x.dim(1), x.dim(2) * x.dim(3), y.data());
+    }
+
+    @Override
+    public void globalAvgPoolBackward(Tensor dy, Tensor dx) {
+        if (dx.rank() != 4) {
+            throw new IllegalArgumentException("globalAvgPoolBackward needs dx [N, C, H, W], got " + dx.shape());
+        }
+        dy.requireShape("globalAvgPool output gradient", dx.dim(0), dx.dim(1));
+        conv.globalAvgPoolBackward(dy.data(), dx.dim(0) * dx.dim(1), dx.dim(2) * dx.dim(3), dx.data());
+    }
+
+    @Override
+    public void batchNorm2d(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+            boolean training, float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd) {
+        int c = batchNormChannels("batchNorm2d", x, gamma, beta, runningMean, runningVar, saveMean, saveInvStd);
+        sameShape("batchNorm2d", x, y);
+        if (training && x.dim(0) * x.dim(2) * x.dim(3) < 2) {
+            throw new IllegalArgumentException("batchNorm2d in training mode needs more than one value per channel,"
+                    + " got input " + x.shape());
+        }
+        conv.batchNorm(x.data(), x.dim(0), c, x.dim(2) * x.dim(3), gamma.data(), beta.data(), runningMean.data(),
+                runningVar.data(), training, momentum, eps, y.data(), saveMean.data(), saveInvStd.data());
+    }
+
+    @Override
+    public void batchNorm2dBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
+            boolean training, Tensor dx, Tensor dGamma, Tensor dBeta) {
+        int c = batchNormChannels("batchNorm2dBackward", x, gamma, dGamma, dBeta, saveMean, saveInvStd);
+        sameShape("batchNorm2dBackward", x, dy);
+        if (dx != null) {
+            sameShape("batchNorm2dBackward", x, dx);
+        }
+        conv.batchNormBackward(x.data(), dy.data(), x.dim(0), c, x.dim(2) * x.dim(3), gamma.data(), saveMean.data(),
+                saveInvStd.data(), training, dx == null ? null : dx.data(), dGamma.data(), dBeta.data());
+    }
+
+    private static int batchNormChannels(String op, Tensor x, Tensor... perChannel) {
+        if (x.rank() != 4) {
+            throw new IllegalArgumentException(op + " needs an input [N, C, H, W], got " + x.shape());
+        }
+        int c = x.dim(1);
+        for (Tensor t : perChannel) {
+            if (t.size() != c) {
+                throw new IllegalArgumentException(op + ": per-channel tensor " + t.shape() + " does not match the "
+                        + c + " channels of input " + x.shape());
+            }
+        }
+        return c;
+    }
+
+    private static void convInput(String op, Tensor x, Conv2dGeometry g) {
+        x.requireShape(op + " input", g.inputDims());
+    }
+
+    private static void checkImages(Conv2dGeometry g, int image0, int images, int group) {
+        if (image0 < 0 || images < 1 || image0 + images > g.batch() || group < 0 || group >= g.groups()) {
+            throw new IllegalArgumentException("images [" + image0 + ", " + (image0 + images) + ") of group " + group
+                    + " are outside a batch of " + g.batch() + " with " + g.groups() + " groups");
+        }
+    }
+
+    private static void requireSize(String what, Tensor t, long size) {
+        if (t.size() != size) {
+            throw new IllegalArgumentException(what + " " + t.shape() + " must have " + size + " elements");
         }
     }
 

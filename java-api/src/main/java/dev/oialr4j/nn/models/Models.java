@@ -7,14 +7,14 @@ import java.util.List;
 public final class Models {
 
     /** The names {@link #byName} knows. */
-    public static final List<String> NAMES = List.of("mlp", "vit-small", "vit-mini");
+    public static final List<String> NAMES = List.of("mlp", "resnet20", "vit-small", "vit-mini");
 
     private Models() {
     }
 
     /**
      * A fresh model. {@code inputShape} is (channels, height, width) of one sample. {@code mlp} is the
-     * default {@link Mlp} on the flattened input; {@code vit-small} and {@code vit-mini} are the
+     * default {@link Mlp} on the flattened input; {@code resnet20} is the CIFAR-style {@link ResNet} preset; {@code vit-small} and {@code vit-mini} are the
      * {@link VisionTransformer} presets sized to the input. vit-mini keeps its 4×4 grid of patches: patch 8
      * on 32×32 (the paper's CIFAR-10 model) and patch 7 on 28×28.
      *
@@ -30,6 +30,7 @@ public final class Models {
         int w = inputShape[2];
         return switch (name) {
             case "mlp" -> Mlp.builder().inputs(c * h * w).outputs(classes).seed(seed).build();
+            case "resnet20" -> ResNet.resnet20(c, h, w, classes, seed);
             case "vit-small" -> VisionTransformer.small().image(c, h, w).classes(classes).seed(seed).build();
             case "vit-mini" -> {
                 VisionTransformer.Builder b = VisionTransformer.mini().image(c, h, w).classes(classes).seed(seed);
