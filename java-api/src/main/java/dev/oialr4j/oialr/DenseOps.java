@@ -2,7 +2,6 @@ package dev.oialr4j.oialr;
 
 import dev.oialr4j.backend.Parallel;
 import jdk.incubator.vector.DoubleVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -22,7 +21,7 @@ final class DenseOps {
      * conversion calls this once and the first update rounds do not pay for compilation on large
      * matrices. Costs a few tens of milliseconds, counted in the conversion time.
      */
-    static void warmUp() {
+    static void warmUp(Parallel pool) {
         // Tiny shapes, many calls: the JIT counts invocations and loop back-edges, not work done, so
         // this reaches C2 quickly. m = 5 runs both row kernels; n = 25 runs the 3-vector tile and the
         // masked tail.
@@ -34,11 +33,14 @@ final class DenseOps {
             a[i] = (i % 7) - 3;
         }
         double sink = 0;
+        // Both the sequential and the pooled entry are run: a path C2 has never seen taken becomes an
+        // uncommon trap, and the first large product after it would run in slow tiers (seen: 0.9 s
+        // instead of 30 ms for 1024×1024×512 in the first real round).
         for (int i = 0; i < 6_000; i++) {
-            sink += multiply(a, m, k, a, n, n)[i % (m * n)];
+            sink += multiply(a, m, k, a, n, n, (i & 1) == 0 ? null : pool)[i % (m * n)];
         }
         for (int i = 0; i < 1_000; i++) {
-            sink += rotateLeading(a, a, a, 4, 3)[0] + orthogonalityError(a, 5, 4);
+            sink += rotateLeading(a, a, a, 4, 3, (i & 1) == 0 ? null : pool)[0] + orthogonalityError(a, 5, 4);
         }
         if (Double.isNaN(sink)) {
             throw new AssertionError("warm-up produced NaN");
@@ -51,76 +53,88 @@ final class DenseOps {
     }
 
     /**
-     * As {@link #multiply(double[], int, int, double[], int, int)}, with blocks of four rows of C spread
-     * over {@code pool} when it is not null. Every entry of C is computed the same way either way.
+     * As {@link #multiply(double[], int, int, double[], int, int)}, with strips of C's columns spread over
+     * {@code pool} when it is not null. Every entry is the same fused multiply-add chain over p = 0..k−1
+     * either way, so the result does not depend on the pool.
+     *
+     * <p>B is copied one strip of {@value #STRIP_VECTORS} vectors at a time into a contiguous k×w panel
+     * (zero-padded at the right edge), which then stays in L2 while every row of A passes over it; reading
+     * the strip straight from B would touch a new page for each of its k rows.
      */
     static double[] multiply(double[] a, int m, int k, double[] b, int ldb, int n, Parallel pool) {
         double[] c = new double[m * n];
-        int quads = m / 4;
+        int w = STRIP_VECTORS * D.length();
+        int strips = (n + w - 1) / w;
+        Parallel.RangeBody body = (s0, s1) -> {
+            double[] panel = new double[k * w];
+            double[] tile = new double[4 * w];
+            for (int strip = s0; strip < s1; strip++) {
+                int j = strip * w;
+                int width = Math.min(w, n - j);
+                for (int p = 0; p < k; p++) {
+                    System.arraycopy(b, p * ldb + j, panel, p * w, width);
+                }
+                int i = 0;
+                for (; i + 4 <= m; i += 4) {
+                    rows4(a, i, k, panel, w, c, n, j, width, tile);
+                }
+                for (; i < m; i++) {
+                    row1(a, i, k, panel, w, c, n, j, width, tile);
+                }
+            }
+        };
         if (pool == null) {
-            rowQuads(a, 0, quads, k, b, ldb, n, c);
+            body.run(0, strips);
         } else {
-            pool.forRange(quads, 8, (q0, q1) -> rowQuads(a, q0, q1, k, b, ldb, n, c));
-        }
-        for (int i = quads * 4; i < m; i++) {
-            row1(a, i, k, b, ldb, n, c);
+            pool.forRange(strips, 1, body);
         }
         return c;
     }
 
-    private static void rowQuads(double[] a, int q0, int q1, int k, double[] b, int ldb, int n, double[] c) {
-        for (int q = q0; q < q1; q++) {
-            rows4(a, 4 * q, k, b, ldb, n, c);
-        }
-    }
+    /** Vectors per strip of C's columns (and of the packed panel of B). */
+    private static final int STRIP_VECTORS = 3;
 
-    /**
-     * Four rows of C at a time, 3 vectors wide: 12 accumulators stay in registers while the k loop
-     * streams one row-slice of B per step. Accumulators start from a fresh zero() each block (a shared
-     * constant vector would be boxed by C2).
-     */
-    private static void rows4(double[] a, int i, int k, double[] b, int ldb, int n, double[] c) {
+    private static void rows4(double[] a, int i, int k, double[] panel, int w, double[] c, int n, int j, int width,
+                              double[] tile) {
         int l = D.length();
         int a0 = i * k;
         int a1 = a0 + k;
         int a2 = a1 + k;
         int a3 = a2 + k;
-        int j = 0;
-        for (; j + 3 * l <= n; j += 3 * l) {
-            DoubleVector c00 = DoubleVector.zero(D);
-            DoubleVector c01 = DoubleVector.zero(D);
-            DoubleVector c02 = DoubleVector.zero(D);
-            DoubleVector c10 = DoubleVector.zero(D);
-            DoubleVector c11 = DoubleVector.zero(D);
-            DoubleVector c12 = DoubleVector.zero(D);
-            DoubleVector c20 = DoubleVector.zero(D);
-            DoubleVector c21 = DoubleVector.zero(D);
-            DoubleVector c22 = DoubleVector.zero(D);
-            DoubleVector c30 = DoubleVector.zero(D);
-            DoubleVector c31 = DoubleVector.zero(D);
-            DoubleVector c32 = DoubleVector.zero(D);
-            for (int p = 0; p < k; p++) {
-                int bo = p * ldb + j;
-                DoubleVector b0 = DoubleVector.fromArray(D, b, bo);
-                DoubleVector b1 = DoubleVector.fromArray(D, b, bo + l);
-                DoubleVector b2 = DoubleVector.fromArray(D, b, bo + 2 * l);
-                DoubleVector x = DoubleVector.broadcast(D, a[a0 + p]);
-                c00 = b0.fma(x, c00);
-                c01 = b1.fma(x, c01);
-                c02 = b2.fma(x, c02);
-                x = DoubleVector.broadcast(D, a[a1 + p]);
-                c10 = b0.fma(x, c10);
-                c11 = b1.fma(x, c11);
-                c12 = b2.fma(x, c12);
-                x = DoubleVector.broadcast(D, a[a2 + p]);
-                c20 = b0.fma(x, c20);
-                c21 = b1.fma(x, c21);
-                c22 = b2.fma(x, c22);
-                x = DoubleVector.broadcast(D, a[a3 + p]);
-                c30 = b0.fma(x, c30);
-                c31 = b1.fma(x, c31);
-                c32 = b2.fma(x, c32);
-            }
+        DoubleVector c00 = DoubleVector.zero(D);
+        DoubleVector c01 = DoubleVector.zero(D);
+        DoubleVector c02 = DoubleVector.zero(D);
+        DoubleVector c10 = DoubleVector.zero(D);
+        DoubleVector c11 = DoubleVector.zero(D);
+        DoubleVector c12 = DoubleVector.zero(D);
+        DoubleVector c20 = DoubleVector.zero(D);
+        DoubleVector c21 = DoubleVector.zero(D);
+        DoubleVector c22 = DoubleVector.zero(D);
+        DoubleVector c30 = DoubleVector.zero(D);
+        DoubleVector c31 = DoubleVector.zero(D);
+        DoubleVector c32 = DoubleVector.zero(D);
+        for (int p = 0, bo = 0; p < k; p++, bo += w) {
+            DoubleVector b0 = DoubleVector.fromArray(D, panel, bo);
+            DoubleVector b1 = DoubleVector.fromArray(D, panel, bo + l);
+            DoubleVector b2 = DoubleVector.fromArray(D, panel, bo + 2 * l);
+            DoubleVector x = DoubleVector.broadcast(D, a[a0 + p]);
+            c00 = b0.fma(x, c00);
+            c01 = b1.fma(x, c01);
+            c02 = b2.fma(x, c02);
+            x = DoubleVector.broadcast(D, a[a1 + p]);
+            c10 = b0.fma(x, c10);
+            c11 = b1.fma(x, c11);
+            c12 = b2.fma(x, c12);
+            x = DoubleVector.broadcast(D, a[a2 + p]);
+            c20 = b0.fma(x, c20);
+            c21 = b1.fma(x, c21);
+            c22 = b2.fma(x, c22);
+            x = DoubleVector.broadcast(D, a[a3 + p]);
+            c30 = b0.fma(x, c30);
+            c31 = b1.fma(x, c31);
+            c32 = b2.fma(x, c32);
+        }
+        if (width == w) {
             int r0 = i * n + j;
             c00.intoArray(c, r0);
             c01.intoArray(c, r0 + l);
@@ -134,42 +148,45 @@ final class DenseOps {
             c30.intoArray(c, r0 + 3 * n);
             c31.intoArray(c, r0 + 3 * n + l);
             c32.intoArray(c, r0 + 3 * n + 2 * l);
+            return;
         }
-        for (; j < n; j += l) {
-            VectorMask<Double> mask = D.indexInRange(j, n);
-            DoubleVector c0 = DoubleVector.zero(D);
-            DoubleVector c1 = DoubleVector.zero(D);
-            DoubleVector c2 = DoubleVector.zero(D);
-            DoubleVector c3 = DoubleVector.zero(D);
-            for (int p = 0; p < k; p++) {
-                DoubleVector bv = DoubleVector.fromArray(D, b, p * ldb + j, mask);
-                c0 = bv.fma(DoubleVector.broadcast(D, a[a0 + p]), c0);
-                c1 = bv.fma(DoubleVector.broadcast(D, a[a1 + p]), c1);
-                c2 = bv.fma(DoubleVector.broadcast(D, a[a2 + p]), c2);
-                c3 = bv.fma(DoubleVector.broadcast(D, a[a3 + p]), c3);
-            }
-            int r0 = i * n + j;
-            c0.intoArray(c, r0, mask);
-            c1.intoArray(c, r0 + n, mask);
-            c2.intoArray(c, r0 + 2 * n, mask);
-            c3.intoArray(c, r0 + 3 * n, mask);
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, l);
+        c02.intoArray(tile, 2 * l);
+        c10.intoArray(tile, w);
+        c11.intoArray(tile, w + l);
+        c12.intoArray(tile, w + 2 * l);
+        c20.intoArray(tile, 2 * w);
+        c21.intoArray(tile, 2 * w + l);
+        c22.intoArray(tile, 2 * w + 2 * l);
+        c30.intoArray(tile, 3 * w);
+        c31.intoArray(tile, 3 * w + l);
+        c32.intoArray(tile, 3 * w + 2 * l);
+        for (int q = 0; q < 4; q++) {
+            System.arraycopy(tile, q * w, c, (i + q) * n + j, width);
         }
     }
 
-    private static void row1(double[] a, int i, int k, double[] b, int ldb, int n, double[] c) {
+    /** One row of C against the panel (the rows left over after the blocks of four). */
+    private static void row1(double[] a, int i, int k, double[] panel, int w, double[] c, int n, int j, int width,
+                             double[] tile) {
         int l = D.length();
         int a0 = i * k;
-        for (int j = 0; j < n; j += l) {
-            VectorMask<Double> mask = D.indexInRange(j, n);
-            DoubleVector acc = DoubleVector.zero(D);
-            for (int p = 0; p < k; p++) {
-                acc = DoubleVector.fromArray(D, b, p * ldb + j, mask).fma(DoubleVector.broadcast(D, a[a0 + p]), acc);
-            }
-            acc.intoArray(c, i * n + j, mask);
+        DoubleVector c0 = DoubleVector.zero(D);
+        DoubleVector c1 = DoubleVector.zero(D);
+        DoubleVector c2 = DoubleVector.zero(D);
+        for (int p = 0, bo = 0; p < k; p++, bo += w) {
+            DoubleVector x = DoubleVector.broadcast(D, a[a0 + p]);
+            c0 = DoubleVector.fromArray(D, panel, bo).fma(x, c0);
+            c1 = DoubleVector.fromArray(D, panel, bo + l).fma(x, c1);
+            c2 = DoubleVector.fromArray(D, panel, bo + 2 * l).fma(x, c2);
         }
+        c0.intoArray(tile, 0);
+        c1.intoArray(tile, l);
+        c2.intoArray(tile, 2 * l);
+        System.arraycopy(tile, 0, c, i * n + j, width);
     }
 
-    /** Aᵀ (n×m) of A (m×n). */
     static double[] transpose(double[] a, int m, int n) {
         double[] t = new double[a.length];
         for (int i = 0; i < m; i++) {
@@ -194,14 +211,19 @@ final class DenseOps {
      * rank cut drops are never formed.
      */
     static double[] rotateLeading(double[] p, double[] mat, double[] q, int r, int k) {
-        double[] mq = multiply(mat, r, r, q, r, k);
+        return rotateLeading(p, mat, q, r, k, null);
+    }
+
+    /** As {@link #rotateLeading(double[], double[], double[], int, int)}, the products spread over pool if given. */
+    static double[] rotateLeading(double[] p, double[] mat, double[] q, int r, int k, Parallel pool) {
+        double[] mq = multiply(mat, r, r, q, r, k, pool);
         double[] pt = new double[k * r];
         for (int i = 0; i < r; i++) {
             for (int j = 0; j < k; j++) {
                 pt[j * r + i] = p[i * r + j];
             }
         }
-        return multiply(pt, k, r, mq, k, k);
+        return multiply(pt, k, r, mq, k, k, pool);
     }
 
     /** max |AᵀA − I| over the r×r Gram matrix of the m×r column block A. */

@@ -195,7 +195,7 @@ public final class Oialr implements TrainerCallback {
             captureDenseCounts(model);
         }
         long t0 = System.nanoTime();
-        DenseOps.warmUp();
+        DenseOps.warmUp(workers());
         List<Candidate> chosen = select(model, config);
         List<double[]> weights = new ArrayList<>();
         for (Candidate c : chosen) {
@@ -426,7 +426,7 @@ public final class Oialr implements TrainerCallback {
             c.v = identity ? sliceColumns(c.v, n, r, newRank) : DenseOps.multiply(c.v, n, r, q, r, newRank, pool);
             boolean rotate = config.statePolicy() == StatePolicy.ROTATE && !identity;
             if (m1 != null) {
-                m1 = rotate ? DenseOps.rotateLeading(p, m1, q, r, newRank) : DenseOps.slice(m1, r, newRank);
+                m1 = rotate ? DenseOps.rotateLeading(p, m1, q, r, newRank, pool) : DenseOps.slice(m1, r, newRank);
             }
             if (m2 != null) {
                 m2 = DenseOps.slice(m2, r, newRank);
