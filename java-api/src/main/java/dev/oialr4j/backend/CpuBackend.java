@@ -254,6 +254,26 @@ public final class CpuBackend implements Backend {
         });
     }
 
+    /**
+     * tanh(z) = sign(z)·(1 − e)/(1 + e) with e = exp(−2|z|) from the fixed-polynomial exp: the Vector API's
+     * TANH runs a vendor library once compiled and a scalar fallback before, whose last bits differ, so a
+     * run's numbers would depend on JIT timing and on which elements fall in a loop's scalar tail. The
+     * vector and scalar forms here perform the same IEEE operations and agree bit for bit. Absolute error
+     * a few 1e-7, which is what GELU's 0.5·x·(1 + tanh) sees.
+     */
+    static FloatVector tanh(FloatVector z) {
+        FloatVector e = CpuAttention.expNonPositive(z.abs().mul(-2f));
+        FloatVector t = e.neg().add(1f).div(e.add(1f));
+        return t.blend(t.neg(), z.compare(VectorOperators.LT, 0f));
+    }
+
+    /** The scalar twin of {@link #tanh(FloatVector)}. */
+    static float tanh(float z) {
+        float e = CpuAttention.expNonPositive(Math.abs(z) * -2f);
+        float t = (1f - e) / (e + 1f);
+        return z < 0f ? -t : t;
+    }
+
     @Override
     public void gelu(Tensor x, Tensor out) {
         sameShape("gelu", x, out);
@@ -264,11 +284,11 @@ public final class CpuBackend implements Backend {
             for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
                 FloatVector v = FloatVector.fromArray(S, xs, i);
                 FloatVector inner = v.mul(v).mul(GELU_A).add(1f).mul(v).mul(GELU_C);
-                v.mul(0.5f).mul(inner.lanewise(VectorOperators.TANH).add(1f)).intoArray(os, i);
+                v.mul(0.5f).mul(tanh(inner).add(1f)).intoArray(os, i);
             }
             for (; i < to; i++) {
                 float v = xs[i];
-                os[i] = 0.5f * v * (1f + (float) Math.tanh(GELU_C * (v + GELU_A * v * v * v)));
+                os[i] = 0.5f * v * (1f + tanh((v * v * GELU_A + 1f) * v * GELU_C));
             }
         });
     }
@@ -285,7 +305,7 @@ public final class CpuBackend implements Backend {
             for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
                 FloatVector v = FloatVector.fromArray(S, xs, i);
                 FloatVector v2 = v.mul(v);
-                FloatVector t = v2.mul(GELU_A).add(1f).mul(v).mul(GELU_C).lanewise(VectorOperators.TANH);
+                FloatVector t = tanh(v2.mul(GELU_A).add(1f).mul(v).mul(GELU_C));
                 // d/dx [0.5 x (1 + t)] = 0.5 (1 + t) + 0.5 x (1 - t²) c (1 + 3 a x²)
                 FloatVector sech2 = t.mul(t).neg().add(1f);
                 FloatVector d = t.add(1f).mul(0.5f)
@@ -294,8 +314,8 @@ public final class CpuBackend implements Backend {
             }
             for (; i < to; i++) {
                 float v = xs[i];
-                float t = (float) Math.tanh(GELU_C * (v + GELU_A * v * v * v));
-                float d = 0.5f * (1f + t) + 0.5f * v * (1f - t * t) * GELU_C * (1f + 3f * GELU_A * v * v);
+                float t = tanh((v * v * GELU_A + 1f) * v * GELU_C);
+                float d = (t + 1f) * 0.5f + v * 0.5f * (1f - t * t) * (v * v * (3f * GELU_A) + 1f) * GELU_C;
                 os[i] = d * gs[i];
             }
         });
