@@ -4,7 +4,9 @@ import dev.oialr4j.backend.Backend;
 import dev.oialr4j.linalg.Polar;
 import dev.oialr4j.linalg.Qr;
 import dev.oialr4j.linalg.Svd;
+import dev.oialr4j.lowrank.LowRankLayer;
 import dev.oialr4j.lowrank.LowRankLinear;
+import dev.oialr4j.nn.Conv2d;
 import dev.oialr4j.nn.Linear;
 import dev.oialr4j.nn.Module;
 import dev.oialr4j.train.Trainer;
@@ -92,21 +94,27 @@ public final class StabilityMetrics implements TrainerCallback {
         record.put("metrics_seconds", nanos / 1e9);
     }
 
-    /** B and R of every Linear and LowRankLinear weight of {@code model}, by qualified layer name. */
+    /**
+     * B and R of every Linear, Conv2d (kernel viewed as out × in·kh·kw) and low-rank weight of
+     * {@code model}, by qualified layer name.
+     */
     public static Map<String, Snapshot> snapshot(Module model, Backend backend) {
         Map<String, Snapshot> out = new LinkedHashMap<>();
         for (var e : model.namedModules().entrySet()) {
             if (e.getValue() instanceof Linear l) {
                 out.put(e.getKey(), ofDense(DenseOps.toDouble(backend.toHost(l.weight().value())), l.outFeatures(),
                         l.inFeatures()));
-            } else if (e.getValue() instanceof LowRankLinear l) {
+            } else if (e.getValue() instanceof Conv2d c) {
+                out.put(e.getKey(), ofDense(DenseOps.toDouble(backend.toHost(c.weight().value())), c.outChannels(),
+                        c.patchSize()));
+            } else if (e.getValue() instanceof LowRankLayer l) {
                 out.put(e.getKey(), lowRankSnapshot(l, backend));
             }
         }
         return out;
     }
 
-    private static Snapshot lowRankSnapshot(LowRankLinear l, Backend backend) {
+    private static Snapshot lowRankSnapshot(LowRankLayer l, Backend backend) {
         return ofFactors(DenseOps.toDouble(backend.toHost(l.u().value())),
                 DenseOps.toDouble(backend.toHost(l.sigma().value())), DenseOps.toDouble(backend.toHost(l.v().value())),
                 l.outFeatures(), l.inFeatures(), l.rank());

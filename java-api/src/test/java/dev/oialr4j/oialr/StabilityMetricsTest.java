@@ -87,4 +87,30 @@ class StabilityMetricsTest {
             assertEquals(40, unused.size());
         }
     }
+
+    @Test
+    void convolutionsAreMeasuredThroughTheirMatrixViewBeforeAndAfterConversion() {
+        try (CpuBackend be = new CpuBackend(1)) {
+            SplittableRandom rng = new SplittableRandom(8);
+            // 6 output channels, 3·2·2 = 12 columns: the view is 6×12, decomposed through its transpose.
+            var conv = new dev.oialr4j.nn.Conv2d(3, 6, 2, dev.oialr4j.backend.Conv2dOptions.DEFAULT, true, rng);
+            Sequential model = new Sequential(conv, new dev.oialr4j.nn.Flatten(), new Linear(6 * 3 * 3, 2, true, rng));
+            Map<String, StabilityMetrics.Snapshot> before = StabilityMetrics.snapshot(model, be);
+            StabilityMetrics.Snapshot direct = StabilityMetrics.ofDense(
+                    DenseOps.toDouble(conv.weight().value().data()), 6, 12);
+            assertEquals(12, before.get("0").m());
+            assertEquals(6, before.get("0").n());
+            assertEquals(1.0, StabilityMetrics.stability(direct.basis(), before.get("0").basis(), 12, 6), 1e-12);
+            var opt = new dev.oialr4j.optim.Sgd(be, dev.oialr4j.optim.ParamGroup.decayMatricesOnly(
+                    model.parameters(), 0), 0.1, 0, false);
+            Oialr oialr = new Oialr(OialrConfig.builder().delay(1).cutoffFraction(0).build());
+            oialr.convert(model, opt, be);
+            assertTrue(model.namedModules().get("0") instanceof dev.oialr4j.lowrank.LowRankConv2d,
+                    "the convolution should have been converted");
+            StabilityMetrics.Snapshot after = StabilityMetrics.snapshot(model, be).get("0");
+            // Conversion at full rank keeps the weight, so its basis and mixing are unchanged.
+            assertEquals(1.0, StabilityMetrics.stability(before.get("0").basis(), after.basis(), 12, 6), 1e-5);
+            assertEquals(1.0, StabilityMetrics.similarity(before.get("0").r(), after.r()), 1e-5);
+        }
+    }
 }
