@@ -118,3 +118,9 @@ extern "C" __global__ void transpose(const float* __restrict__ in, float* __rest
         if (r < rows && c < cols) out[base + (long long)c * rows + r] = tile[threadIdx.x][k];
     }
 }
+
+// out[i, i] = values[i] for i < n on a zero-filled [n, n] matrix: Σ' = diag(σ[:n]) built on the
+// device from the SVD's σ, without a host round trip.
+extern "C" __global__ void set_diagonal(const float* __restrict__ values, float* __restrict__ out, int n) {
+    GRID_STRIDE_LOOP(i, n) { out[i * ((long long)n + 1)] = values[i]; }
+}

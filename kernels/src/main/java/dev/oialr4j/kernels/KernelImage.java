@@ -22,7 +22,7 @@ public final class KernelImage {
     public static final List<String> KERNEL_NAMES = List.of(
             // elementwise.cu
             "axpby", "add", "mul", "scale", "add_row_vector", "relu", "relu_backward", "bias_relu_forward",
-            "bias_relu_backward", "gelu", "gelu_backward", "bias_gelu_forward", "dropout", "transpose",
+            "bias_relu_backward", "gelu", "gelu_backward", "bias_gelu_forward", "dropout", "transpose", "set_diagonal",
             // reductions.cu
             "bias_grad", "sum_cols", "block_sums", "sum_partials", "argmax_rows", "count_correct",
             // softmax.cu

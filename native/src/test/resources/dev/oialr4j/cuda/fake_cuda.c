@@ -1,12 +1,24 @@
 /*
- * A stand-in for libcuda.so.1 with the few driver functions oialr4j binds, returning fixed answers.
- * FakeDriverTest compiles it and points -Doialr4j.cuda.library at it, so that the Java bindings
- * (signatures, out-parameters, 64-bit sizes, string returns) are exercised on machines without a GPU.
- * FAKE_CUDA_NO_DEVICE=1 in the environment makes it behave like a driver on a machine with no GPU.
+ * A stand-in for libcuda.so.1 with the driver functions oialr4j binds. FakeDriverTest compiles it and
+ * points -Doialr4j.cuda.library at it, so that the Java bindings (signatures, out-parameters, 64-bit
+ * sizes, string returns, kernel argument arrays) are exercised on machines without a GPU.
+ *
+ * "Device memory" is host memory from malloc, so copies are memcpy and the Java side can round-trip data.
+ * Kernels: cuModuleLoadData accepts only images with the fatbin magic; cuModuleGetFunction hands out the
+ * kernel's name as its handle; cuLaunchKernel runs a C version of a few kernels (enough to check that
+ * every argument type arrives where the kernel expects it) and answers CUDA_ERROR_NOT_SUPPORTED for the
+ * rest.
+ *
+ * Environment: FAKE_CUDA_NO_DEVICE=1 behaves like a driver on a machine with no GPU;
+ * FAKE_CUDA_MEM_LIMIT=<bytes> makes allocations beyond that many live bytes fail with
+ * CUDA_ERROR_OUT_OF_MEMORY.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
 
 static int no_device(void) { return getenv("FAKE_CUDA_NO_DEVICE") != NULL; }
 
@@ -26,6 +38,7 @@ int cuDeviceGetAttribute(int* v, int attr, int dev) {
     if (dev < 10 || dev > 11) return 101;
     if (attr == 75) { *v = 9; return 0; }
     if (attr == 76) { *v = dev - 10; return 0; }
+    if (attr == 16) { *v = 4; return 0; }   /* multiprocessors */
     return 1;
 }
 int cuDeviceTotalMem_v2(size_t* bytes, int dev) { *bytes = (size_t)80 << 30; (void)dev; return 0; }
@@ -33,8 +46,189 @@ int cuGetErrorName(int e, const char** s) {
     switch (e) {
         case 0: *s = "CUDA_SUCCESS"; return 0;
         case 1: *s = "CUDA_ERROR_INVALID_VALUE"; return 0;
+        case 2: *s = "CUDA_ERROR_OUT_OF_MEMORY"; return 0;
         case 100: *s = "CUDA_ERROR_NO_DEVICE"; return 0;
         case 101: *s = "CUDA_ERROR_INVALID_DEVICE"; return 0;
+        case 200: *s = "CUDA_ERROR_INVALID_IMAGE"; return 0;
+        case 500: *s = "CUDA_ERROR_NOT_FOUND"; return 0;
+        case 801: *s = "CUDA_ERROR_NOT_SUPPORTED"; return 0;
         default: *s = NULL; return 1;
     }
 }
+
+/* ---- contexts ---------------------------------------------------------------------------- */
+static int retains[2];
+int cuDevicePrimaryCtxRetain(void** ctx, int dev) {
+    if (dev < 10 || dev > 11) return 101;
+    retains[dev - 10]++;
+    *ctx = (void*)(uintptr_t)(0x1000 + dev);
+    return 0;
+}
+int cuDevicePrimaryCtxRelease_v2(int dev) {
+    if (dev < 10 || dev > 11 || retains[dev - 10] == 0) return 101;
+    retains[dev - 10]--;
+    return 0;
+}
+int cuCtxSetCurrent(void* ctx) { return ctx == NULL ? 1 : 0; }
+int cuCtxSynchronize(void) { return 0; }
+
+/* ---- memory: a 16-byte header holds the size ----------------------------------------------- */
+static long long live_bytes;
+static long long mem_limit(void) {
+    const char* s = getenv("FAKE_CUDA_MEM_LIMIT");
+    return s ? atoll(s) : -1;
+}
+int cuMemGetInfo_v2(size_t* freeBytes, size_t* total) {
+    *total = (size_t)80 << 30;
+    *freeBytes = *total - (size_t)live_bytes;
+    return 0;
+}
+int cuMemAlloc_v2(unsigned long long* p, size_t bytes) {
+    if (bytes == 0) return 1;
+    long long limit = mem_limit();
+    if (limit >= 0 && live_bytes + (long long)bytes > limit) return 2;
+    char* block = malloc(bytes + 16);
+    if (!block) return 2;
+    *(size_t*)block = bytes;
+    live_bytes += (long long)bytes;
+    *p = (unsigned long long)(uintptr_t)(block + 16);
+    return 0;
+}
+int cuMemFree_v2(unsigned long long p) {
+    if (p == 0) return 1;
+    char* block = (char*)(uintptr_t)p - 16;
+    live_bytes -= (long long)*(size_t*)block;
+    free(block);
+    return 0;
+}
+int cuMemAllocAsync(unsigned long long* p, size_t bytes, void* stream) { (void)stream; return cuMemAlloc_v2(p, bytes); }
+int cuMemFreeAsync(unsigned long long p, void* stream) { (void)stream; return cuMemFree_v2(p); }
+/* Live bytes, for the tests (not a driver function). */
+long long fake_cuda_live_bytes(void) { return live_bytes; }
+
+int cuMemcpyHtoDAsync_v2(unsigned long long dst, const void* src, size_t n, void* s) {
+    (void)s; memcpy((void*)(uintptr_t)dst, src, n); return 0;
+}
+int cuMemcpyDtoHAsync_v2(void* dst, unsigned long long src, size_t n, void* s) {
+    (void)s; memcpy(dst, (const void*)(uintptr_t)src, n); return 0;
+}
+int cuMemcpyDtoDAsync_v2(unsigned long long dst, unsigned long long src, size_t n, void* s) {
+    (void)s; memmove((void*)(uintptr_t)dst, (const void*)(uintptr_t)src, n); return 0;
+}
+int cuMemsetD32Async(unsigned long long dst, unsigned int v, size_t n, void* s) {
+    (void)s;
+    unsigned int* p = (unsigned int*)(uintptr_t)dst;
+    for (size_t i = 0; i < n; i++) p[i] = v;
+    return 0;
+}
+
+/* ---- streams and events -------------------------------------------------------------------- */
+static int streams_live;
+int cuStreamCreate(void** s, unsigned int flags) { (void)flags; *s = malloc(8); streams_live++; return 0; }
+int cuStreamDestroy_v2(void* s) { if (!s) return 1; free(s); streams_live--; return 0; }
+int cuStreamSynchronize(void* s) { (void)s; return 0; }
+static double fake_clock;
+int cuEventCreate(void** e, unsigned int flags) { (void)flags; *e = calloc(1, sizeof(double)); return 0; }
+int cuEventRecord(void* e, void* s) { (void)s; fake_clock += 1.5; *(double*)e = fake_clock; return 0; }
+int cuEventSynchronize(void* e) { return e ? 0 : 1; }
+int cuEventElapsedTime_v2(float* ms, void* a, void* b) { *ms = (float)(*(double*)b - *(double*)a); return 0; }
+int cuEventDestroy_v2(void* e) { free(e); return 0; }
+
+/* ---- modules and kernels ------------------------------------------------------------------- */
+int cuModuleLoadData(void** m, const void* image) {
+    const unsigned char* b = image;
+    if (!(b[0] == 0x50 && b[1] == 0xED && b[2] == 0x55 && b[3] == 0xBA)) return 200;
+    *m = (void*)(uintptr_t)0x2000;
+    return 0;
+}
+int cuModuleUnload(void* m) { return m ? 0 : 1; }
+int cuModuleGetFunction(void** f, void* m, const char* name) {
+    if (!m) return 1;
+    if (strncmp(name, "no_such", 7) == 0) return 500;
+    *f = strdup(name);
+    return 0;
+}
+
+#define P(k, T) (*(T*)params[k])
+static unsigned long long mix(unsigned long long seed, long long i) {
+    unsigned long long z = seed + (unsigned long long)(i + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static int launches;
+int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                   unsigned shm, void* stream, void** params, void** extra) {
+    (void)shm; (void)stream;
+    if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 || bx * by * bz > 1024) return 1;
+    if (extra != NULL) return 1;
+    const char* name = f;
+    launches++;
+    if (!strcmp(name, "axpby")) {
+        const float* x = P(0, float*); float* y = P(1, float*);
+        float a = P(2, float), b = P(3, float); int n = P(4, int);
+        for (int i = 0; i < n; i++) y[i] = x[i] * a + y[i] * b;
+    } else if (!strcmp(name, "add") || !strcmp(name, "mul")) {
+        const float* a = P(0, float*); const float* b = P(1, float*); float* o = P(2, float*); int n = P(3, int);
+        for (int i = 0; i < n; i++) o[i] = name[0] == 'a' ? a[i] + b[i] : a[i] * b[i];
+    } else if (!strcmp(name, "scale")) {
+        const float* x = P(0, float*); float a = P(1, float); float* o = P(2, float*); int n = P(3, int);
+        for (int i = 0; i < n; i++) o[i] = x[i] * a;
+    } else if (!strcmp(name, "add_row_vector")) {
+        const float* x = P(0, float*); const float* b = P(1, float*); float* o = P(2, float*);
+        int rows = P(3, int), cols = P(4, int);
+        for (long long i = 0; i < (long long)rows * cols; i++) o[i] = x[i] + b[i % cols];
+    } else if (!strcmp(name, "relu")) {
+        const float* x = P(0, float*); float* o = P(1, float*); int n = P(2, int);
+        for (int i = 0; i < n; i++) o[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    } else if (!strcmp(name, "bias_grad")) {
+        const float* x = P(0, float*); float* o = P(1, float*); int rows = P(2, int), cols = P(3, int);
+        for (int j = 0; j < cols; j++) { float acc = 0.0f; for (int i = 0; i < rows; i++) acc += x[(long long)i * cols + j]; o[j] = acc; }
+    } else if (!strcmp(name, "dropout")) {
+        const float* x = P(0, float*); unsigned long long seed = P(1, unsigned long long);
+        long long threshold = P(2, long long); float keep = P(3, float);
+        float* mask = P(4, float*); float* o = P(5, float*); int n = P(6, int);
+        for (int i = 0; i < n; i++) {
+            float m = (long long)(mix(seed, i) >> 40) >= threshold ? keep : 0.0f;
+            mask[i] = m; o[i] = x[i] * m;
+        }
+    } else if (!strcmp(name, "sgd_step")) {
+        float* p = P(0, float*); const float* g = P(1, float*); float* buf = P(2, float*); int n = P(3, int);
+        float lr = P(4, float), mom = P(5, float); int nesterov = P(6, int); float wd = P(7, float); int first = P(8, int);
+        for (int i = 0; i < n; i++) {
+            float gi = g[i] + wd * p[i];
+            if (buf) { float b = first ? gi : mom * buf[i] + gi; buf[i] = b; gi = nesterov ? gi + mom * b : b; }
+            p[i] = p[i] - lr * gi;
+        }
+    } else if (!strcmp(name, "adamw_step")) {
+        float* p = P(0, float*); const float* g = P(1, float*); float* m = P(2, float*); float* v = P(3, float*);
+        int n = P(4, int); float b1 = P(5, float), b2 = P(6, float), b1c = P(7, float), b2c = P(8, float);
+        float decay = P(9, float), step = P(10, float), isb = P(11, float), eps = P(12, float);
+        for (int i = 0; i < n; i++) {
+            float gi = g[i];
+            float mi = m[i] * b1 + gi * b1c, vi = v[i] * b2 + (gi * gi) * b2c;
+            m[i] = mi; v[i] = vi;
+            float denom = sqrtf(vi) * isb + eps;
+            p[i] = p[i] * decay - (mi / denom) * step;
+        }
+    } else if (!strcmp(name, "block_sums")) {
+        const float* x = P(0, float*); double* partial = P(1, double*); int n = P(2, int), sq = P(3, int);
+        for (int b = 0; b * 4096 < n; b++) {
+            double acc = 0;
+            for (int i = b * 4096; i < n && i < (b + 1) * 4096; i++) acc += sq ? (double)x[i] * x[i] : x[i];
+            partial[b] = acc;
+        }
+    } else if (!strcmp(name, "sum_partials")) {
+        const double* partial = P(0, double*); double* total = P(1, double*); int count = P(2, int);
+        double s = 0; for (int i = 0; i < count; i++) s += partial[i];
+        total[0] = s;
+    } else if (!strcmp(name, "set_diagonal")) {
+        const float* v = P(0, float*); float* o = P(1, float*); int n = P(2, int);
+        for (int i = 0; i < n; i++) o[(long long)i * (n + 1)] = v[i];
+    } else {
+        return 801;
+    }
+    return 0;
+}
+/* Launches so far, for the tests (not a driver function). */
+int fake_cuda_launches(void) { return launches; }
