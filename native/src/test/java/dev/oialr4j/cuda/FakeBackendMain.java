@@ -1,0 +1,408 @@
+package dev.oialr4j.cuda;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import dev.oialr4j.backend.CpuBackend;
+import dev.oialr4j.linalg.Svd;
+import dev.oialr4j.tensor.Device;
+import dev.oialr4j.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.SymbolLookup;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.function.Supplier;
+
+/**
+ * Run by {@link FakeDriverTest} in a child JVM whose driver, cuBLAS and cuSOLVER are the stand-ins
+ * (fake_*.c): "device memory" is host memory and the stand-ins compute GEMMs, SVDs and a few kernels in
+ * C. Checks the Java side of {@link CudaBackend} and {@link CudaSigmaSvd} (addresses, argument packing,
+ * operand swap, leading dimensions, allocator, status mapping) against {@link CpuBackend} and double
+ * references, and prints one line per check: {@code name: ok} or {@code name: FAIL ...}.
+ */
+public final class FakeBackendMain {
+
+    private static final List<String> LINES = new ArrayList<>();
+    private static final Random RNG = new Random(Long.getLong("seed", System.nanoTime()));
+
+    private FakeBackendMain() {
+    }
+
+    public static void main(String[] args) throws Throwable {
+        byte[] image = {0x50, (byte) 0xED, 0x55, (byte) 0xBA, 0, 0, 0, 0}; // the fake checks only the magic
+        var cpu = new CpuBackend(1);
+        var cuda = new CudaBackend(Device.cuda(1), new CudaBackend.Options(false), image);
+        check("name", () -> cuda.deviceName().equals("Fake GPU 11") ? null : cuda.deviceName());
+
+        check("roundtrip", () -> {
+            float[] a = random(1000);
+            return Arrays.equals(a, cuda.toHost(cuda.fromHost(a, 10, 100))) ? null : "data changed";
+        });
+        check("zeros-fill-copy", () -> {
+            Tensor z = cuda.zeros(3, 5);
+            Tensor f = cuda.zeros(15);
+            cuda.fill(f, -2.5f);
+            Tensor c = cuda.zeros(5, 3);
+            cuda.copy(f, c);
+            float[] expect = new float[15];
+            Arrays.fill(expect, -2.5f);
+            return Arrays.equals(new float[15], cuda.toHost(z)) && Arrays.equals(expect, cuda.toHost(c)) ? null : "wrong";
+        });
+        for (boolean ta : new boolean[] {false, true}) {
+            for (boolean tb : new boolean[] {false, true}) {
+                check("gemm" + (ta ? "T" : "N") + (tb ? "T" : "N"), () -> gemm(cpu, cuda, ta, tb, 7, 5, 9, 0.75f, 0.5f));
+            }
+        }
+        check("gemm-beta0-ignores-nan", () -> {
+            Tensor a = cuda.fromHost(random(6), 2, 3);
+            Tensor b = cuda.fromHost(random(12), 3, 4);
+            float[] nan = new float[8];
+            Arrays.fill(nan, Float.NaN);
+            Tensor c = cuda.fromHost(nan, 2, 4);
+            cuda.gemm(false, false, 1f, a, b, 0f, c);
+            for (float v : cuda.toHost(c)) {
+                if (Float.isNaN(v)) {
+                    return "NaN survived beta = 0";
+                }
+            }
+            return null;
+        });
+        check("gemm-vector-shapes", () -> gemm(cpu, cuda, false, true, 1, 1, 4, 1f, 0f));
+        check("gemm-shape-error", () -> {
+            try {
+                cuda.gemm(false, false, 1f, cuda.zeros(2, 3), cuda.zeros(4, 2), 0f, cuda.zeros(2, 2));
+                return "no exception";
+            } catch (IllegalArgumentException e) {
+                return e.getMessage().contains("[2, 3]") && e.getMessage().contains("[4, 2]") ? null : e.getMessage();
+            }
+        });
+        check("tf32-uses-gemmex", () -> {
+            var tf = new CudaBackend(Device.cuda(0), new CudaBackend.Options(true), image);
+            try {
+                String err = gemm(cpu, tf, true, false, 6, 4, 3, 1f, 0f);
+                int compute = lastComputeType();
+                return err != null ? err : compute == 77 ? null : "compute type " + compute;
+            } finally {
+                tf.close();
+            }
+        });
+        check("cublas-status", () -> {
+            try {
+                cuda.cublas().sgemm(Cublas.OP_N, Cublas.OP_N, 4, 4, 4, 1f, 0, 2, 0, 4, 0f, 0, 4);
+                return "no exception";
+            } catch (CublasException e) {
+                return e.getMessage().equals("cublasSgemm_v2 failed: CUBLAS_STATUS_INVALID_VALUE (7)") && e.status() == 7
+                        ? null : e.getMessage();
+            }
+        });
+
+        int n = 5000;
+        float[] xs = random(n);
+        float[] ys = random(n);
+        check("axpby", () -> {
+            Tensor y = cuda.fromHost(ys, n);
+            Tensor yc = Tensor.of(ys.clone(), n);
+            cuda.axpby(0.3f, cuda.fromHost(xs, n), -1.25f, y);
+            cpu.axpby(0.3f, Tensor.of(xs.clone(), n), -1.25f, yc);
+            return same(yc.data(), cuda.toHost(y));
+        });
+        check("add-mul-scale", () -> {
+            Tensor a = cuda.fromHost(xs, 50, 100);
+            Tensor b = cuda.fromHost(ys, 50, 100);
+            Tensor o = cuda.zeros(50, 100);
+            Tensor ac = Tensor.of(xs.clone(), 50, 100);
+            Tensor bc = Tensor.of(ys.clone(), 50, 100);
+            Tensor oc = Tensor.zeros(50, 100);
+            cuda.add(a, b, o);
+            cpu.add(ac, bc, oc);
+            String e1 = same(oc.data(), cuda.toHost(o));
+            cuda.mul(a, b, o);
+            cpu.mul(ac, bc, oc);
+            String e2 = same(oc.data(), cuda.toHost(o));
+            cuda.scale(a, -3.5f, o);
+            cpu.scale(ac, -3.5f, oc);
+            String e3 = same(oc.data(), cuda.toHost(o));
+            return e1 != null ? e1 : e2 != null ? e2 : e3;
+        });
+        check("addRowVector-relu-sumRows", () -> {
+            float[] bias = random(100);
+            Tensor o = cuda.zeros(50, 100);
+            Tensor oc = Tensor.zeros(50, 100);
+            cuda.addRowVector(cuda.fromHost(xs, 50, 100), cuda.fromHost(bias, 100), o);
+            cpu.addRowVector(Tensor.of(xs.clone(), 50, 100), Tensor.of(bias.clone(), 100), oc);
+            cuda.relu(o, o);
+            cpu.relu(oc, oc);
+            String e = same(oc.data(), cuda.toHost(o));
+            Tensor s = cuda.zeros(100);
+            Tensor sc = Tensor.zeros(100);
+            cuda.sumRows(o, s);
+            cpu.sumRows(oc, sc);
+            return e != null ? e : same(sc.data(), cuda.toHost(s));
+        });
+        check("dropout-mask-bit-identical", () -> {
+            long seed = RNG.nextLong();
+            Tensor m = cuda.zeros(n);
+            Tensor o = cuda.zeros(n);
+            Tensor mc = Tensor.zeros(n);
+            Tensor oc = Tensor.zeros(n);
+            cuda.dropout(cuda.fromHost(xs, n), 0.3f, seed, m, o);
+            cpu.dropout(Tensor.of(xs.clone(), n), 0.3f, seed, mc, oc);
+            String e = same(mc.data(), cuda.toHost(m));
+            return e != null ? e : same(oc.data(), cuda.toHost(o));
+        });
+        check("sgd-nesterov", () -> {
+            Tensor p = cuda.fromHost(xs, n);
+            Tensor buf = cuda.fromHost(ys, n);
+            Tensor g = cuda.fromHost(ys, n);
+            Tensor pc = Tensor.of(xs.clone(), n);
+            Tensor bufc = Tensor.of(ys.clone(), n);
+            Tensor gc = Tensor.of(ys.clone(), n);
+            for (int step = 0; step < 3; step++) {
+                cuda.sgdStep(p, g, buf, 0.1f, 0.9f, true, 0.01f, step == 0);
+                cpu.sgdStep(pc, gc, bufc, 0.1f, 0.9f, true, 0.01f, step == 0);
+            }
+            String e = same(pc.data(), cuda.toHost(p));
+            return e != null ? e : same(bufc.data(), cuda.toHost(buf));
+        });
+        check("sgd-plain-null-buffer", () -> {
+            Tensor p = cuda.fromHost(xs, n);
+            Tensor pc = Tensor.of(xs.clone(), n);
+            cuda.sgdStep(p, cuda.fromHost(ys, n), null, 0.05f, 0f, false, 0f, true);
+            cpu.sgdStep(pc, Tensor.of(ys.clone(), n), null, 0.05f, 0f, false, 0f, true);
+            return same(pc.data(), cuda.toHost(p));
+        });
+        check("adamw", () -> {
+            Tensor p = cuda.fromHost(xs, n);
+            Tensor g = cuda.fromHost(ys, n);
+            Tensor m = cuda.zeros(n);
+            Tensor v = cuda.zeros(n);
+            Tensor pc = Tensor.of(xs.clone(), n);
+            Tensor gc = Tensor.of(ys.clone(), n);
+            Tensor mc = Tensor.zeros(n);
+            Tensor vc = Tensor.zeros(n);
+            for (long step = 1; step <= 3; step++) {
+                cuda.adamwStep(p, g, m, v, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, step);
+                cpu.adamwStep(pc, gc, mc, vc, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, step);
+            }
+            // n is a multiple of every vector length, so CpuBackend runs its vector body throughout, whose
+            // operation order the kernel follows: bit-identical.
+            String e = same(pc.data(), cuda.toHost(p));
+            return e != null ? e : same(vc.data(), cuda.toHost(v));
+        });
+        check("sum-sumSquares", () -> {
+            int big = 3 * 4096 + 17;
+            float[] a = random(big);
+            double s = 0;
+            double q = 0;
+            for (float f : a) {
+                s += f;
+                q += (double) f * f;
+            }
+            Tensor t = cuda.fromHost(a, big);
+            double gs = cuda.sum(t);
+            double gq = cuda.sumSquares(t);
+            return Math.abs(gs - s) <= 1e-9 * big && Math.abs(gq - q) <= 1e-9 * q ? null : gs + " vs " + s + ", " + gq
+                    + " vs " + q;
+        });
+        check("missing-kernel-status", () -> {
+            try {
+                cuda.gelu(cuda.zeros(4), cuda.zeros(4));
+                return "no exception";
+            } catch (CudaException e) {
+                return e.getMessage().equals("cuLaunchKernel failed: CUDA_ERROR_NOT_SUPPORTED (801)") ? null : e.getMessage();
+            }
+        });
+        check("host-tensor-rejected", () -> {
+            try {
+                cuda.relu(Tensor.zeros(3), cuda.zeros(3));
+                return "no exception";
+            } catch (IllegalArgumentException e) {
+                return e.getMessage().equals("tensor [3] lives on cpu, not in this CUDA backend's memory on cuda:1")
+                        ? null : e.getMessage();
+            }
+        });
+        check("sigma-svd", () -> sigmaSvd(cuda));
+        check("cusolver-status", () -> {
+            try (var solver = Cusolver.create()) {
+                solver.geqrf(4, 4, 0, 4, 0, 0, 0, 0);
+                return "no exception";
+            } catch (CusolverException e) {
+                return e.getMessage().equals("cusolverDnSgeqrf failed: CUSOLVER_STATUS_NOT_SUPPORTED (9)") ? null
+                        : e.getMessage();
+            }
+        });
+        check("close-frees-everything", () -> {
+            Tensor keep = cuda.zeros(100);
+            cuda.close();
+            cuda.close(); // idempotent
+            long live = liveBytes();
+            try {
+                cuda.toHost(keep);
+                return "used after close";
+            } catch (IllegalStateException e) {
+                return live == 0 ? null : live + " bytes still allocated";
+            }
+        });
+        cpu.close();
+        LINES.forEach(System.out::println);
+    }
+
+    private static String sigmaSvd(CudaBackend cuda) {
+        // Two layers of rank 5 (one gesvdjBatched call), one of rank 7, one of 40 (gesvdj).
+        int[][] shapes = {{12, 5, 9}, {6, 5, 11}, {20, 7, 15}, {64, 40, 50}};
+        int[] newRanks = {3, 5, 4, 25};
+        List<CudaSigmaSvd.Factors> layers = new ArrayList<>();
+        List<float[][]> host = new ArrayList<>();
+        for (int[] s : shapes) {
+            float[] u = random(s[0] * s[1]);
+            float[] sig = random(s[1] * s[1]);
+            float[] v = random(s[2] * s[1]);
+            host.add(new float[][] {u, sig, v});
+            layers.add(new CudaSigmaSvd.Factors(cuda.fromHost(u, s[0], s[1]), cuda.fromHost(sig, s[1], s[1]),
+                    cuda.fromHost(v, s[2], s[1])));
+        }
+        try (var svd = new CudaSigmaSvd(cuda)) {
+            var round = svd.decompose(layers);
+            for (int i = 0; i < shapes.length; i++) {
+                int m = shapes[i][0];
+                int r = shapes[i][1];
+                int n = shapes[i][2];
+                int k = newRanks[i];
+                Svd.Result ref = Svd.decompose(host.get(i)[1], r, r);
+                float[] sigma = round.sigma(i);
+                for (int j = 0; j < r; j++) {
+                    if (Math.abs(sigma[j] - ref.s()[j]) > 1e-5 * ref.s()[0]) {
+                        return "layer " + i + " σ" + j + " " + sigma[j] + " vs " + ref.s()[j];
+                    }
+                }
+                var f = round.apply(i, k);
+                // U' Σ' V'ᵀ must be U (best rank-k approximation of Σ) Vᵀ: unique whatever the signs of P, Q.
+                double[] got = product(cuda.toHost(f.u()), cuda.toHost(f.sigma()), cuda.toHost(f.v()), m, k, n);
+                double[] want = product(host.get(i)[0], ref.reconstruct(k), host.get(i)[2], m, r, n);
+                double scale = 0;
+                double err = 0;
+                for (int j = 0; j < got.length; j++) {
+                    scale = Math.max(scale, Math.abs(want[j]));
+                    err = Math.max(err, Math.abs(got[j] - want[j]));
+                }
+                if (err > 1e-4 * scale) {
+                    return "layer " + i + " rotated factors off by " + err + " (scale " + scale + ")";
+                }
+                // Rotating Σ itself as a moment gives diag(σ[:k]).
+                float[] rot = cuda.toHost(round.rotateMoment(i, layers.get(i).sigma(), k));
+                for (int a = 0; a < k; a++) {
+                    for (int b = 0; b < k; b++) {
+                        double expect = a == b ? ref.s()[a] : 0;
+                        if (Math.abs(rot[a * k + b] - expect) > 1e-4 * ref.s()[0]) {
+                            return "layer " + i + " rotated Σ[" + a + "," + b + "] = " + rot[a * k + b];
+                        }
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    /** A (m × r) · S (r × r) · Bᵀ (B is n × r), in double. */
+    private static double[] product(float[] a, Object s, float[] b, int m, int r, int n) {
+        double[] sd = new double[r * r];
+        for (int i = 0; i < r * r; i++) {
+            sd[i] = s instanceof float[] f ? f[i] : ((double[]) s)[i];
+        }
+        double[] out = new double[m * n];
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double acc = 0;
+                for (int p = 0; p < r; p++) {
+                    for (int q = 0; q < r; q++) {
+                        acc += a[i * r + p] * sd[p * r + q] * b[j * r + q];
+                    }
+                }
+                out[i * n + j] = acc;
+            }
+        }
+        return out;
+    }
+
+    private static String gemm(CpuBackend cpu, CudaBackend cuda, boolean ta, boolean tb, int m, int n, int k,
+            float alpha, float beta) {
+        int[] ad = ta ? new int[] {k, m} : new int[] {m, k};
+        int[] bd = tb ? new int[] {n, k} : new int[] {k, n};
+        float[] a = random(m * k);
+        float[] b = random(k * n);
+        float[] c = random(m * n);
+        Tensor cc = Tensor.of(c.clone(), m, n);
+        cpu.gemm(ta, tb, alpha, Tensor.of(a, ad), Tensor.of(b, bd), beta, cc);
+        Tensor gc = cuda.fromHost(c, m, n);
+        cuda.gemm(ta, tb, alpha, cuda.fromHost(a, ad), cuda.fromHost(b, bd), beta, gc);
+        return close(cc.data(), cuda.toHost(gc), 1e-5);
+    }
+
+    private static void check(String name, Supplier<String> body) {
+        String failure;
+        try {
+            failure = body.get();
+        } catch (RuntimeException e) {
+            failure = e.toString();
+        }
+        LINES.add(name + ": " + (failure == null ? "ok" : "FAIL " + failure));
+    }
+
+    private static float[] random(int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) RNG.nextGaussian();
+        }
+        return a;
+    }
+
+    private static String same(float[] want, float[] got) {
+        for (int i = 0; i < want.length; i++) {
+            if (Float.floatToRawIntBits(want[i]) != Float.floatToRawIntBits(got[i])) {
+                return "element " + i + ": " + got[i] + " instead of " + want[i];
+            }
+        }
+        return want.length == got.length ? null : "length " + got.length + " instead of " + want.length;
+    }
+
+    private static String close(float[] want, float[] got, double rel) {
+        double scale = 0;
+        for (float w : want) {
+            scale = Math.max(scale, Math.abs(w));
+        }
+        for (int i = 0; i < want.length; i++) {
+            if (Math.abs(want[i] - got[i]) > rel * Math.max(scale, 1e-30)) {
+                return "element " + i + ": " + got[i] + " instead of " + want[i];
+            }
+        }
+        return null;
+    }
+
+    @SuppressWarnings("restricted")
+    private static long liveBytes() {
+        try {
+            var lib = SymbolLookup.libraryLookup(System.getProperty(DriverLibrary.LIBRARY_PROPERTY), Arena.global());
+            var h = Linker.nativeLinker().downcallHandle(lib.findOrThrow("fake_cuda_live_bytes"),
+                    FunctionDescriptor.of(JAVA_LONG));
+            return (long) h.invokeExact();
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    @SuppressWarnings("restricted")
+    private static int lastComputeType() {
+        try {
+            var lib = SymbolLookup.libraryLookup(System.getProperty(Cublas.LIBRARY_PROPERTY), Arena.global());
+            var h = Linker.nativeLinker().downcallHandle(lib.findOrThrow("fake_cublas_last_compute_type"),
+                    FunctionDescriptor.of(JAVA_INT));
+            return (int) h.invokeExact();
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+}
