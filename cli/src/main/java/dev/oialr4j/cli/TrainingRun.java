@@ -16,7 +16,6 @@ import dev.oialr4j.optim.LrSchedule;
 import dev.oialr4j.optim.Optimizer;
 import dev.oialr4j.optim.ParamGroup;
 import dev.oialr4j.optim.Sgd;
-import dev.oialr4j.tensor.Device;
 import dev.oialr4j.train.EpochResult;
 import dev.oialr4j.train.ProgressBar;
 import dev.oialr4j.train.TrainResult;
@@ -61,7 +60,7 @@ final class TrainingRun {
 
     static Outcome run(String label, RunOptions o, OialrConfig oialrConfig, Data data, Path runDir, PrintStream console) {
         int threads = o.threadCount();
-        try (Backend backend = Backends.create(Device.CPU, threads); RunDirectory run = RunDirectory.create(runDir)) {
+        try (Backend backend = Backends.create(o.device(), threads); RunDirectory run = RunDirectory.create(runDir)) {
             Module net = buildModel(o, data);
             net.to(backend);
             List<ParamGroup> groups = ParamGroup.decayMatricesOnly(net.parameters(), o.weightDecay);
@@ -96,6 +95,7 @@ final class TrainingRun {
             config.put("seed", o.seed);
             config.put("stability_lag", o.stabilityLag);
             config.put("threads", threads);
+            config.put("device", backend.device().toString());
             config.put("data", data.dir().toString());
             config.put("parameters", net.parameterCount());
             config.put("java", Runtime.version().toString());
