@@ -225,7 +225,7 @@ public final class FakeBackendMain {
                         ? null : e.getMessage();
             }
         });
-        check("sigma-svd", () -> sigmaSvd(cuda));
+        check("sigma-svd", () -> checkSigmaSvd(cuda));
         check("cusolver-status", () -> {
             try (var solver = Cusolver.create()) {
                 solver.geqrf(4, 4, 0, 4, 0, 0, 0, 0);
@@ -251,7 +251,8 @@ public final class FakeBackendMain {
         LINES.forEach(System.out::println);
     }
 
-    private static String sigmaSvd(CudaBackend cuda) {
+    /** Null when CudaSigmaSvd matches a double SVD on random factors; otherwise what is wrong. */
+    static String checkSigmaSvd(CudaBackend cuda) {
         // Two layers of rank 5 (one gesvdjBatched call), one of rank 7, one of 40 (gesvdj).
         int[][] shapes = {{12, 5, 9}, {6, 5, 11}, {20, 7, 15}, {64, 40, 50}};
         int[] newRanks = {3, 5, 4, 25};
