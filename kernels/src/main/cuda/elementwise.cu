@@ -24,9 +24,12 @@ extern "C" __global__ void add_row_vector(const float* x, const float* __restric
     GRID_STRIDE_LOOP(i, (long long)rows * cols) { out[i] = x[i] + bias[i % cols]; }
 }
 
+// Java's Math.max(v, 0f): NaN stays NaN and -0 becomes +0 (fmaxf would drop the NaN).
+__device__ inline float relu_of(float v) { return v != v ? v : (v > 0.0f ? v : 0.0f); }
+
 // out = max(x, 0); dx = dy where x > 0 else 0.  CPU: Backend.relu / reluBackward.
 extern "C" __global__ void relu(const float* x, float* out, int n) {
-    GRID_STRIDE_LOOP(i, n) { out[i] = fmaxf(x[i], 0.0f); }
+    GRID_STRIDE_LOOP(i, n) { out[i] = relu_of(x[i]); }
 }
 extern "C" __global__ void relu_backward(const float* x, const float* dy, float* dx, int n) {
     GRID_STRIDE_LOOP(i, n) { dx[i] = x[i] > 0.0f ? dy[i] : 0.0f; }
@@ -37,8 +40,7 @@ extern "C" __global__ void relu_backward(const float* x, const float* dy, float*
 extern "C" __global__ void bias_relu_forward(const float* x, const float* __restrict__ bias, float* out,
                                              int rows, int cols) {
     GRID_STRIDE_LOOP(i, (long long)rows * cols) {
-        const float v = x[i] + bias[i % cols];
-        out[i] = v > 0.0f ? v : 0.0f;
+        out[i] = relu_of(x[i] + bias[i % cols]);
     }
 }
 

@@ -176,20 +176,20 @@ public final class FakeBackendMain {
             return same(pc.data(), cuda.toHost(p));
         });
         check("adamw", () -> {
-            Tensor p = cuda.fromHost(xs, n);
-            Tensor g = cuda.fromHost(ys, n);
-            Tensor m = cuda.zeros(n);
-            Tensor v = cuda.zeros(n);
-            Tensor pc = Tensor.of(xs.clone(), n);
-            Tensor gc = Tensor.of(ys.clone(), n);
-            Tensor mc = Tensor.zeros(n);
-            Tensor vc = Tensor.zeros(n);
+            int an = 4096; // a multiple of every vector length, so CpuBackend runs its vector body only
+            Tensor p = cuda.fromHost(java.util.Arrays.copyOf(xs, an), an);
+            Tensor g = cuda.fromHost(java.util.Arrays.copyOf(ys, an), an);
+            Tensor m = cuda.zeros(an);
+            Tensor v = cuda.zeros(an);
+            Tensor pc = Tensor.of(java.util.Arrays.copyOf(xs, an), an);
+            Tensor gc = Tensor.of(java.util.Arrays.copyOf(ys, an), an);
+            Tensor mc = Tensor.zeros(an);
+            Tensor vc = Tensor.zeros(an);
             for (long step = 1; step <= 3; step++) {
                 cuda.adamwStep(p, g, m, v, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, step);
                 cpu.adamwStep(pc, gc, mc, vc, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, step);
             }
-            // n is a multiple of every vector length, so CpuBackend runs its vector body throughout, whose
-            // operation order the kernel follows: bit-identical.
+            // The kernel follows the operation order of CpuBackend's vector body: bit-identical.
             String e = same(pc.data(), cuda.toHost(p));
             return e != null ? e : same(vc.data(), cuda.toHost(v));
         });
@@ -226,6 +226,48 @@ public final class FakeBackendMain {
             }
         });
         check("sigma-svd", () -> checkSigmaSvd(cuda));
+        check("strided-batched-gemm", () -> {
+            int batch = 3;
+            int bm = 4;
+            int bk = 6;
+            int bn = 5;
+            float[] a = random(batch * bm * bk);
+            float[] b = random(batch * bn * bk);
+            Tensor c = cuda.zeros(batch, bm, bn);
+            // C_i = A_i B_iᵀ for row-major A_i (bm × bk), B_i (bn × bk)
+            cuda.cublas().rowMajorGemmStridedBatched(false, true, bm, bn, bk, 1f, cuda.address(cuda.fromHost(a, batch, bm, bk)),
+                    bk, (long) bm * bk, cuda.address(cuda.fromHost(b, batch, bn, bk)), bk, (long) bn * bk, 0f, cuda.address(c), bn,
+                    (long) bm * bn, batch);
+            float[] got = cuda.toHost(c);
+            for (int i = 0; i < batch; i++) {
+                Tensor ci = Tensor.zeros(bm, bn);
+                cpu.gemm(false, true, 1f, Tensor.of(Arrays.copyOfRange(a, i * bm * bk, (i + 1) * bm * bk), bm, bk),
+                        Tensor.of(Arrays.copyOfRange(b, i * bn * bk, (i + 1) * bn * bk), bn, bk), 0f, ci);
+                String e = close(ci.data(), Arrays.copyOfRange(got, i * bm * bn, (i + 1) * bm * bn), 1e-5);
+                if (e != null) {
+                    return "matrix " + i + ": " + e;
+                }
+            }
+            return null;
+        });
+        check("events", () -> {
+            var start = CudaDriver.eventCreate(CudaDriver.EVENT_DEFAULT);
+            var end = CudaDriver.eventCreate(CudaDriver.EVENT_DEFAULT);
+            CudaDriver.eventRecord(start, cuda.stream());
+            CudaDriver.eventRecord(end, cuda.stream());
+            CudaDriver.eventSynchronize(end);
+            float ms = CudaDriver.eventElapsedMillis(start, end);
+            CudaDriver.eventDestroy(start);
+            CudaDriver.eventDestroy(end);
+            return ms == 1.5f ? null : "elapsed " + ms; // the stand-in's clock advances 1.5 ms per record
+        });
+        check("async-alloc", () -> {
+            long p = CudaDriver.memAllocAsync(4096, cuda.stream());
+            CudaDriver.memFreeAsync(p, cuda.stream());
+            var info = CudaDriver.memoryInfo();
+            return p != 0 && info[1] == 80L << 30 && info[0] <= info[1] ? null : "alloc " + p + ", info " + Arrays.toString(info);
+        });
+        check("training-steps-match-cpu", () -> trainingSteps(cpu, cuda));
         check("cusolver-status", () -> {
             try (var solver = Cusolver.create()) {
                 solver.geqrf(4, 4, 0, 4, 0, 0, 0, 0);
@@ -306,6 +348,45 @@ public final class FakeBackendMain {
             }
         }
         return null;
+    }
+
+    /**
+     * Five AdamW training steps of a small MLP (ReLU, dropout, label smoothing) from the same seed on both
+     * backends: the losses must agree to float rounding (the stand-in's GEMM sums in double).
+     */
+    private static String trainingSteps(CpuBackend cpu, CudaBackend cuda) {
+        double[][] losses = new double[2][];
+        dev.oialr4j.backend.Backend[] backends = {cpu, cuda};
+        float[] x = random(32 * 20);
+        int[] labels = RNG.ints(32, 0, 7).toArray();
+        for (int k = 0; k < 2; k++) {
+            var b = backends[k];
+            var net = dev.oialr4j.nn.models.Mlp.builder().inputs(20).hidden(48, 40).outputs(7).dropout(0.25f).seed(5)
+                    .build();
+            net.to(b);
+            var opt = new dev.oialr4j.optim.AdamW(b, dev.oialr4j.optim.ParamGroup.decayMatricesOnly(net.parameters(),
+                    0.05), 1e-2);
+            losses[k] = new double[5];
+            for (int s = 0; s < 5; s++) {
+                var tape = new dev.oialr4j.autograd.Tape(b);
+                var ops = new dev.oialr4j.autograd.Ops(tape);
+                for (var p : net.parameters()) {
+                    p.zeroGrad();
+                }
+                opt.zeroGrad();
+                var loss = ops.crossEntropy(net.forward(ops, dev.oialr4j.autograd.Variable.constant(b.fromHost(x, 32, 20))),
+                        labels, 0.1f);
+                tape.backward(loss);
+                opt.step();
+                losses[k][s] = b.toHost(loss.value())[0];
+            }
+        }
+        for (int s = 0; s < 5; s++) {
+            if (!(Math.abs(losses[0][s] - losses[1][s]) <= 1e-4 * Math.abs(losses[0][s]))) {
+                return "step " + s + ": loss " + losses[1][s] + " on CUDA, " + losses[0][s] + " on CPU";
+            }
+        }
+        return losses[0][4] < losses[0][0] ? null : "loss did not decrease: " + Arrays.toString(losses[0]);
     }
 
     /** A (m × r) · S (r × r) · Bᵀ (B is n × r), in double. */

@@ -180,7 +180,7 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
         for (long long i = 0; i < (long long)rows * cols; i++) o[i] = x[i] + b[i % cols];
     } else if (!strcmp(name, "relu")) {
         const float* x = P(0, float*); float* o = P(1, float*); int n = P(2, int);
-        for (int i = 0; i < n; i++) o[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        for (int i = 0; i < n; i++) o[i] = x[i] != x[i] ? x[i] : (x[i] > 0.0f ? x[i] : 0.0f);
     } else if (!strcmp(name, "bias_grad")) {
         const float* x = P(0, float*); float* o = P(1, float*); int rows = P(2, int), cols = P(3, int);
         for (int j = 0; j < cols; j++) { float acc = 0.0f; for (int i = 0; i < rows; i++) acc += x[(long long)i * cols + j]; o[j] = acc; }
@@ -222,6 +222,32 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
         const double* partial = P(0, double*); double* total = P(1, double*); int count = P(2, int);
         double s = 0; for (int i = 0; i < count; i++) s += partial[i];
         total[0] = s;
+    } else if (!strcmp(name, "relu_backward")) {
+        const float* x = P(0, float*); const float* dy = P(1, float*); float* dx = P(2, float*); int n = P(3, int);
+        for (int i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+    } else if (!strcmp(name, "cross_entropy_forward")) {
+        const float* x = P(0, float*); const int* labels = P(1, int*); float eps = P(2, float);
+        float* probs = P(3, float*); double* rowLoss = P(4, double*); int rows = P(5, int), cols = P(6, int);
+        for (int r = 0; r < rows; r++) {
+            const float* row = x + (long long)r * cols;
+            float mx = -INFINITY;
+            for (int j = 0; j < cols; j++) mx = fmaxf(mx, row[j]);
+            double z = 0, shifted = 0;
+            for (int j = 0; j < cols; j++) { double d = (double)(row[j] - mx); z += exp(d); shifted += d; }
+            double logZ = log(z);
+            double nll = -((double)(row[labels[r]] - mx) - logZ), uni = -(shifted / cols - logZ);
+            rowLoss[r] = (1.0 - (double)eps) * nll + (double)eps * uni;
+            for (int j = 0; j < cols; j++) probs[(long long)r * cols + j] = (float)(exp((double)(row[j] - mx)) / z);
+        }
+    } else if (!strcmp(name, "cross_entropy_backward")) {
+        const float* p = P(0, float*); const int* labels = P(1, int*); float eps = P(2, float), sc = P(3, float);
+        float* d = P(4, float*); int rows = P(5, int), cols = P(6, int);
+        float off = eps / (float)cols;
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++) {
+                float target = off + (j == labels[r] ? 1.0f - eps : 0.0f);
+                d[(long long)r * cols + j] = sc * (p[(long long)r * cols + j] - target);
+            }
     } else if (!strcmp(name, "set_diagonal")) {
         const float* v = P(0, float*); float* o = P(1, float*); int n = P(2, int);
         for (int i = 0; i < n; i++) o[(long long)i * (n + 1)] = v[i];
