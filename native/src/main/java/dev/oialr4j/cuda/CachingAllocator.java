@@ -27,6 +27,7 @@ final class CachingAllocator {
 
     private final LongUnaryOperator driverAlloc;
     private final LongConsumer driverFree;
+    private final Runnable synchronize;
     private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
     /** Every block obtained from the driver and not yet freed, live or cached: close frees them all. */
     private final java.util.Set<Long> owned = new java.util.HashSet<>();
@@ -35,10 +36,15 @@ final class CachingAllocator {
     private long driverAllocations;
     private boolean closed;
 
-    /** {@code driverAlloc} returns a device pointer or throws {@link CudaException} (out of memory included). */
-    CachingAllocator(LongUnaryOperator driverAlloc, LongConsumer driverFree) {
+    /**
+     * {@code driverAlloc} returns a device pointer or throws {@link CudaException} (out of memory included);
+     * {@code synchronize} waits for the stream, so that cached blocks handed back to the driver are no longer
+     * used by queued work.
+     */
+    CachingAllocator(LongUnaryOperator driverAlloc, LongConsumer driverFree, Runnable synchronize) {
         this.driverAlloc = driverAlloc;
         this.driverFree = driverFree;
+        this.synchronize = synchronize;
     }
 
     /** The size class (bytes actually reserved) of a request of {@code bytes}. */
@@ -79,6 +85,7 @@ final class CachingAllocator {
                 throw e;
             }
             // Out of memory: give the cached blocks back to the driver and try once more.
+            synchronize.run();
             releaseCached();
             ptr = driverAlloc.applyAsLong(cls);
         }

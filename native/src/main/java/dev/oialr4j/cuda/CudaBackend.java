@@ -79,7 +79,8 @@ public final class CudaBackend implements Backend {
         cublas.setStream(stream);
         int sms = CudaDriver.deviceAttribute(cuDevice, ATTRIBUTE_MULTIPROCESSOR_COUNT);
         this.kernels = CudaKernels.load(fatbin, stream, sms);
-        this.allocator = new CachingAllocator(CudaDriver::memAlloc, CudaDriver::memFree);
+        this.allocator = new CachingAllocator(CudaDriver::memAlloc, CudaDriver::memFree,
+                () -> CudaDriver.streamSynchronize(stream));
     }
 
     @Override

@@ -37,6 +37,12 @@ class CachingAllocatorTest {
             return p;
         }
 
+        int synchronizations;
+
+        void synchronize() {
+            synchronizations++;
+        }
+
         void free(long p) {
             used -= sizes.remove(p);
             freed.add(p);
@@ -65,7 +71,7 @@ class CachingAllocatorTest {
     @Test
     void releasedBlocksAreReusedForTheSameClassOnly() {
         var driver = new SimulatedDriver(Long.MAX_VALUE);
-        var alloc = new CachingAllocator(driver::alloc, driver::free);
+        var alloc = new CachingAllocator(driver::alloc, driver::free, driver::synchronize);
         long a = alloc.allocate(4000);
         alloc.release(a, CachingAllocator.sizeClass(4000));
         assertEquals(a, alloc.allocate(3900), "same class (4096 bytes) reuses the block");
@@ -78,7 +84,7 @@ class CachingAllocatorTest {
     @Test
     void outOfMemoryFreesTheCacheAndRetries() {
         var driver = new SimulatedDriver(3 * 4096);
-        var alloc = new CachingAllocator(driver::alloc, driver::free);
+        var alloc = new CachingAllocator(driver::alloc, driver::free, driver::synchronize);
         long a = alloc.allocate(4096);
         long b = alloc.allocate(4096);
         alloc.release(a, 4096);
@@ -86,6 +92,7 @@ class CachingAllocatorTest {
         // 8 KiB cached, 4 KiB free in the driver: a 12 KiB request only fits once the cache is returned.
         long c = alloc.allocate(3 * 4096);
         assertEquals(Set.of(a, b), new HashSet<>(driver.freed));
+        assertEquals(1, driver.synchronizations, "the stream is drained before cached blocks go back");
         assertEquals(0, alloc.cachedBytes());
         assertThrows(CudaException.class, () -> alloc.allocate(4096), "nothing left to give back");
         alloc.release(c, 3 * 4096);
@@ -94,7 +101,7 @@ class CachingAllocatorTest {
     @Test
     void closeFreesLiveAndCachedBlocksAndIgnoresLateReleases() {
         var driver = new SimulatedDriver(Long.MAX_VALUE);
-        var alloc = new CachingAllocator(driver::alloc, driver::free);
+        var alloc = new CachingAllocator(driver::alloc, driver::free, driver::synchronize);
         long live = alloc.allocate(100);
         long cached = alloc.allocate(5000);
         alloc.release(cached, CachingAllocator.sizeClass(5000));
