@@ -15,6 +15,11 @@ import java.util.function.LongUnaryOperator;
  * of {@code 2^k} or {@code 1.5 · 2^k}, so a block wastes at most a third of itself and a few dozen
  * classes cover every size. A block is reused only for a request of its exact class.
  *
+ * <p>Blocks come back when the JVM finds their tensors unreachable, which it does only when it collects
+ * garbage; device memory does not fill the Java heap, so the allocator asks for a collection itself after a
+ * budget of fresh driver memory (a quarter of the GPU's memory in {@link CudaBackend}) and when the driver
+ * runs out, before giving the cache back to the driver and retrying once.
+ *
  * <p>Safety with one stream: a block released while kernels that use it are still queued is handed
  * out again only to work queued later on the same stream, which runs after them. Release is called from
  * the {@link java.lang.ref.Cleaner} thread when a tensor's storage becomes unreachable, so the lists are
@@ -28,6 +33,10 @@ final class CachingAllocator {
     private final LongUnaryOperator driverAlloc;
     private final LongConsumer driverFree;
     private final Runnable synchronize;
+    private final Runnable collector;
+    private final long collectionBudget;
+    private long bytesSinceCollection;
+    private long collections;
     private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
     /** Every block obtained from the driver and not yet freed, live or cached: close frees them all. */
     private final java.util.Set<Long> owned = new java.util.HashSet<>();
@@ -42,9 +51,21 @@ final class CachingAllocator {
      * used by queued work.
      */
     CachingAllocator(LongUnaryOperator driverAlloc, LongConsumer driverFree, Runnable synchronize) {
+        this(driverAlloc, driverFree, synchronize, System::gc, Long.MAX_VALUE);
+    }
+
+    /**
+     * As above, with the collection policy: after {@code collectionBudget} bytes of fresh driver memory (and
+     * on out-of-memory) the allocator runs {@code collector} (System.gc) so that unreachable tensors give
+     * their blocks back.
+     */
+    CachingAllocator(LongUnaryOperator driverAlloc, LongConsumer driverFree, Runnable synchronize, Runnable collector,
+            long collectionBudget) {
         this.driverAlloc = driverAlloc;
         this.driverFree = driverFree;
         this.synchronize = synchronize;
+        this.collector = collector;
+        this.collectionBudget = collectionBudget;
     }
 
     /** The size class (bytes actually reserved) of a request of {@code bytes}. */
@@ -66,15 +87,17 @@ final class CachingAllocator {
     /** A block of at least {@code bytes}; its class is {@link #sizeClass}. */
     long allocate(long bytes) {
         long cls = sizeClass(bytes);
-        synchronized (this) {
-            if (closed) {
-                throw new IllegalStateException("the CUDA backend is closed");
-            }
-            ArrayDeque<Long> list = free.get(cls);
-            if (list != null && !list.isEmpty()) {
-                cachedBytes -= cls;
-                liveBytes += cls;
-                return list.pop();
+        Long cached = takeCached(cls);
+        if (cached != null) {
+            return cached;
+        }
+        // Blocks come back only when the JVM collects their tensors. Device memory does not make the Java
+        // heap fill up, so after a budget of fresh driver memory ask for a collection and let the Cleaner
+        // return what is dead before growing further.
+        if (bytesSinceCollection + cls > collectionBudget) {
+            cached = collectAndTake(cls, COLLECTION_WAIT_MILLIS);
+            if (cached != null) {
+                return cached;
             }
         }
         long ptr;
@@ -84,17 +107,68 @@ final class CachingAllocator {
             if (e.status() != CudaDriver.CUDA_ERROR_OUT_OF_MEMORY) {
                 throw e;
             }
-            // Out of memory: give the cached blocks back to the driver and try once more.
+            // Out of memory: collect dead tensors, then give every cached block back to the driver and try
+            // once more.
             synchronize.run();
+            cached = collectAndTake(cls, OOM_WAIT_MILLIS);
+            if (cached != null) {
+                return cached;
+            }
             releaseCached();
             ptr = driverAlloc.applyAsLong(cls);
         }
         synchronized (this) {
             driverAllocations++;
             liveBytes += cls;
+            bytesSinceCollection += cls;
             owned.add(ptr);
         }
         return ptr;
+    }
+
+    /** How long an allocation waits for the Cleaner after a budget collection, and after out-of-memory. */
+    static final long COLLECTION_WAIT_MILLIS = 20;
+    static final long OOM_WAIT_MILLIS = 200;
+
+    private synchronized Long takeCached(long cls) {
+        if (closed) {
+            throw new IllegalStateException("the CUDA backend is closed");
+        }
+        ArrayDeque<Long> list = free.get(cls);
+        if (list != null && !list.isEmpty()) {
+            cachedBytes -= cls;
+            liveBytes += cls;
+            return list.pop();
+        }
+        return null;
+    }
+
+    /** Runs a collection, then waits up to {@code millis} for a block of class {@code cls} to be released. */
+    private Long collectAndTake(long cls, long millis) {
+        synchronized (this) {
+            bytesSinceCollection = 0;
+            collections++;
+        }
+        collector.run();
+        long deadline = System.nanoTime() + millis * 1_000_000;
+        do {
+            Long cached = takeCached(cls);
+            if (cached != null) {
+                return cached;
+            }
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return null;
+            }
+        } while (System.nanoTime() < deadline);
+        return null;
+    }
+
+    /** How many collections the allocator asked for. */
+    synchronized long collections() {
+        return collections;
     }
 
     /** Returns a block of class {@code cls} to its free list; may be called from any thread. */

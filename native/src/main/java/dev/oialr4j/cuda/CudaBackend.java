@@ -80,7 +80,8 @@ public final class CudaBackend implements Backend {
         int sms = CudaDriver.deviceAttribute(cuDevice, ATTRIBUTE_MULTIPROCESSOR_COUNT);
         this.kernels = CudaKernels.load(fatbin, stream, sms);
         this.allocator = new CachingAllocator(CudaDriver::memAlloc, CudaDriver::memFree,
-                () -> CudaDriver.streamSynchronize(stream));
+                () -> CudaDriver.streamSynchronize(stream), System::gc,
+                Math.max(256L << 20, CudaDriver.deviceTotalMemory(cuDevice) / 4));
     }
 
     @Override

@@ -31,7 +31,8 @@ import java.util.function.Supplier;
  * {@code Trainer} does per batch) of registered models, dense and after a low-rank conversion at a
  * fraction of each converted layer's full rank, on one device. Used by native/gpu-check.sh; prints one
  * tab-separated {@code RESULT} line per (model, variant):
- * {@code RESULT model variant device batch median_ms p10_ms p90_ms trainable_params}.
+ * {@code RESULT model variant device batch median_ms p10_ms p90_ms trainable_params collect_ms_per_step}
+ * (the last: time of the JVM collections the harness runs between steps on CUDA, see {@link #COLLECT_EVERY}).
  *
  * <p>Usage: {@code StepBenchmark --device cuda --batch 256 --warmup 20 --steps 50 --fractions 0,0.25,0.1
  * --models mlp}; {@code --list-models} prints the registry. Fraction 0 means dense.
@@ -87,14 +88,17 @@ public final class StepBenchmark {
                 }
                 for (double f : fractions) {
                     double[] ms = time(spec, backend, batch, f, warmup, steps);
-                    System.out.printf(Locale.ROOT, "RESULT\t%s\t%s\t%s\t%d\t%.3f\t%.3f\t%.3f\t%d%n", name,
-                            f == 0 ? "dense" : "r=" + f, device, batch, ms[0], ms[1], ms[2], (long) ms[3]);
+                    System.out.printf(Locale.ROOT, "RESULT\t%s\t%s\t%s\t%d\t%.3f\t%.3f\t%.3f\t%d\t%.3f%n", name,
+                            f == 0 ? "dense" : "r=" + f, device, batch, ms[0], ms[1], ms[2], (long) ms[3], ms[4]);
                 }
             }
         }
     }
 
-    /** {median, p10, p90, trainable parameters}. */
+    /** Steps between the collections the harness runs on CUDA (outside the timed region). */
+    static final int COLLECT_EVERY = 10;
+
+    /** {median, p10, p90, trainable parameters, collection ms per step}. */
     static double[] time(ModelSpec spec, Backend backend, int batch, double fraction, int warmup, int steps) {
         Module net = spec.factory().get();
         if (fraction > 0) {
@@ -115,7 +119,16 @@ public final class StepBenchmark {
         }
         int[] labels = rng.ints(batch, 0, spec.classes()).toArray();
         long[] nanos = new long[steps];
+        long collectNanos = 0;
         for (int s = 0; s < warmup + steps; s++) {
+            if (backend instanceof CudaBackend && s % COLLECT_EVERY == 0) {
+                // Device blocks return to the cache only when the JVM collects their dead tensors (see
+                // CachingAllocator); collect outside the timed step, as often as a caching allocator that
+                // frees at scope exit (PyTorch's) would recycle, and report the cost separately.
+                long g0 = System.nanoTime();
+                System.gc();
+                collectNanos += s >= warmup ? System.nanoTime() - g0 : 0;
+            }
             Tape tape = new Tape(backend);
             Ops ops = new Ops(tape);
             long t0 = System.nanoTime();
@@ -139,7 +152,8 @@ public final class StepBenchmark {
         long[] sorted = nanos.clone();
         Arrays.sort(sorted);
         long count = trainable.stream().mapToLong(p -> p.value().size()).sum();
-        return new double[] {sorted[steps / 2] / 1e6, sorted[steps / 10] / 1e6, sorted[(steps * 9) / 10] / 1e6, count};
+        return new double[] {sorted[steps / 2] / 1e6, sorted[steps / 10] / 1e6, sorted[(steps * 9) / 10] / 1e6, count,
+            collectNanos / 1e6 / steps};
     }
 
     /** Replaces OIALR's default selection of Linear layers by LowRankLinear with random factors. */

@@ -99,6 +99,45 @@ class CachingAllocatorTest {
     }
 
     @Test
+    void outOfMemoryFirstCollectsDeadTensors() {
+        var driver = new SimulatedDriver(2 * 4096);
+        List<Runnable> pendingReleases = new ArrayList<>();
+        CachingAllocator[] holder = new CachingAllocator[1];
+        // The "collector" plays the Cleaner: it releases the blocks whose tensors died.
+        var alloc = new CachingAllocator(driver::alloc, driver::free, driver::synchronize, () -> {
+            pendingReleases.forEach(Runnable::run);
+            pendingReleases.clear();
+        }, Long.MAX_VALUE);
+        holder[0] = alloc;
+        long a = alloc.allocate(4096);
+        long b = alloc.allocate(4096);
+        pendingReleases.add(() -> holder[0].release(b, 4096));
+        assertEquals(b, alloc.allocate(4096), "the block of the dead tensor is reused, not a driver error");
+        assertEquals(1, alloc.collections());
+        assertTrue(driver.freed.isEmpty());
+        alloc.release(a, 4096);
+    }
+
+    @Test
+    void collectsAfterTheBudgetOfFreshMemory() {
+        var driver = new SimulatedDriver(Long.MAX_VALUE);
+        List<Long> dead = new ArrayList<>();
+        CachingAllocator[] holder = new CachingAllocator[1];
+        var alloc = new CachingAllocator(driver::alloc, driver::free, driver::synchronize, () -> {
+            dead.forEach(p -> holder[0].release(p, 4096));
+            dead.clear();
+        }, 3 * 4096);
+        holder[0] = alloc;
+        for (int step = 0; step < 10; step++) {
+            dead.add(alloc.allocate(4096)); // a training step's temporary, dead right after
+        }
+        // Without collections this would be ten driver allocations. With a 3-block budget: three fresh
+        // blocks, a collection that returns them for steps 4-6, three fresh blocks, a collection at step 10.
+        assertEquals(6, alloc.driverAllocations());
+        assertEquals(2, alloc.collections());
+    }
+
+    @Test
     void closeFreesLiveAndCachedBlocksAndIgnoresLateReleases() {
         var driver = new SimulatedDriver(Long.MAX_VALUE);
         var alloc = new CachingAllocator(driver::alloc, driver::free, driver::synchronize);
