@@ -130,14 +130,23 @@ def load(path):
         pass
     return rows
 java, torch = load(sys.argv[1]), load(sys.argv[2])
+collect = {}
+try:
+    for line in open(sys.argv[1]):
+        f = line.rstrip("\n").split("\t")
+        if f[0] == "RESULT" and len(f) > 9:
+            collect[(f[1], f[2])] = float(f[9])
+except OSError:
+    pass
 keys = list(dict.fromkeys(list(java) + list(torch)))
-print("%-10s %-8s %14s %14s %12s %16s" % ("model", "variant", "oialr4j ms", "pytorch ms", "ours/torch", "ours vs dense"))
+print("%-10s %-8s %12s %12s %11s %15s %15s" % ("model", "variant", "oialr4j ms", "pytorch ms", "ours/torch",
+                                                "ours vs dense", "jvm gc ms/step"))
 for m, v in keys:
     j, t, d = java.get((m, v)), torch.get((m, v)), java.get((m, "dense"))
     fmt = lambda x: "%.3f" % x if x is not None else "n/a"
     ratio = "%.2fx" % (j / t) if j and t else "n/a"
     speed = "%.2fx faster" % (d / j) if j and d and v != "dense" else ""
-    print("%-10s %-8s %14s %14s %12s %16s" % (m, v, fmt(j), fmt(t), ratio, speed))
+    print("%-10s %-8s %12s %12s %11s %15s %15s" % (m, v, fmt(j), fmt(t), ratio, speed, fmt(collect.get((m, v)))))
 PY
 }
 
