@@ -13,7 +13,7 @@
 #                                 last. Needs .gpu/ from prepare (carry it). Finishes in under 6 minutes.
 #
 # Models come from dev.oialr4j.cuda.StepBenchmark.MODELS (one line per model there; PyTorch builders in
-# native/torch_step.py). Budget per phase: parity 200 s, oialr4j timing 90 s, PyTorch timing 60 s.
+# native/torch_step.py). Budget per phase: parity 180 s, oialr4j timing 90 s, PyTorch timing 60 s.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GPU_DIR="$ROOT/.gpu"
@@ -33,7 +33,7 @@ classpath() {
 run_parity() {  # $1: expect a GPU (1) or not (0); prints the console summary, returns its status
   local select=()
   for t in "${GPU_TESTS[@]}"; do select+=(--select-class "dev.oialr4j.cuda.$t"); done
-  timeout 200 "$GPU_DIR/jre/bin/java" "${JOPTS[@]}" -jar "$GPU_DIR/lib/junit-platform-console-standalone-$JUNIT_VERSION.jar" \
+  timeout 180 "$GPU_DIR/jre/bin/java" "${JOPTS[@]}" -jar "$GPU_DIR/lib/junit-platform-console-standalone-$JUNIT_VERSION.jar" \
     execute --disable-banner --disable-ansi-colors --details=tree --class-path "$(classpath)" "${select[@]}"
 }
 

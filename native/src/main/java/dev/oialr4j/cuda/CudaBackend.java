@@ -72,15 +72,33 @@ public final class CudaBackend implements Backend {
         this.cuDevice = CudaDriver.device(device.index());
         this.deviceName = CudaDriver.deviceName(cuDevice);
         this.context = CudaDriver.primaryContextRetain(cuDevice);
-        CudaDriver.setCurrentContext(context);
-        CURRENT.set(this);
-        this.stream = CudaDriver.streamCreate(CudaDriver.STREAM_NON_BLOCKING);
-        this.cublas = Cublas.create();
-        cublas.setStream(stream);
-        int sms = CudaDriver.deviceAttribute(cuDevice, ATTRIBUTE_MULTIPROCESSOR_COUNT);
-        this.kernels = CudaKernels.load(fatbin, stream, sms);
+        MemorySegment createdStream = null;
+        Cublas createdBlas = null;
+        try {
+            CudaDriver.setCurrentContext(context);
+            CURRENT.set(this);
+            createdStream = CudaDriver.streamCreate(CudaDriver.STREAM_NON_BLOCKING);
+            createdBlas = Cublas.create();
+            createdBlas.setStream(createdStream);
+            int sms = CudaDriver.deviceAttribute(cuDevice, ATTRIBUTE_MULTIPROCESSOR_COUNT);
+            this.kernels = CudaKernels.load(fatbin, createdStream, sms);
+        } catch (RuntimeException e) {
+            // Undo what was set up, so a failed construction leaks neither the context nor the stream.
+            if (createdBlas != null) {
+                createdBlas.close();
+            }
+            if (createdStream != null) {
+                CudaDriver.streamDestroy(createdStream);
+            }
+            CudaDriver.primaryContextRelease(cuDevice);
+            CURRENT.remove();
+            throw e;
+        }
+        this.stream = createdStream;
+        this.cublas = createdBlas;
+        MemorySegment s = createdStream;
         this.allocator = new CachingAllocator(CudaDriver::memAlloc, CudaDriver::memFree,
-                () -> CudaDriver.streamSynchronize(stream), System::gc,
+                () -> CudaDriver.streamSynchronize(s), System::gc,
                 Math.max(256L << 20, CudaDriver.deviceTotalMemory(cuDevice) / 4));
     }
 

@@ -268,6 +268,17 @@ public final class FakeBackendMain {
             return p != 0 && info[1] == 80L << 30 && info[0] <= info[1] ? null : "alloc " + p + ", info " + Arrays.toString(info);
         });
         check("training-steps-match-cpu", () -> trainingSteps(cpu, cuda));
+        check("bad-image-releases-context", () -> {
+            int before = retains(0);
+            try {
+                new CudaBackend(Device.cuda(0), new CudaBackend.Options(false), new byte[] {1, 2, 3, 4});
+                return "no exception";
+            } catch (CudaException e) {
+                int after = retains(0);
+                return e.getMessage().equals("cuModuleLoadData failed: CUDA_ERROR_INVALID_IMAGE (200)") && after == before
+                        ? null : e.getMessage() + ", retains " + before + " -> " + after;
+            }
+        });
         check("cusolver-status", () -> {
             try (var solver = Cusolver.create()) {
                 solver.geqrf(4, 4, 0, 4, 0, 0, 0, 0);
@@ -471,6 +482,18 @@ public final class FakeBackendMain {
             var h = Linker.nativeLinker().downcallHandle(lib.findOrThrow("fake_cuda_live_bytes"),
                     FunctionDescriptor.of(JAVA_LONG));
             return (long) h.invokeExact();
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    @SuppressWarnings("restricted")
+    private static int retains(int ordinal) {
+        try {
+            var lib = SymbolLookup.libraryLookup(System.getProperty(DriverLibrary.LIBRARY_PROPERTY), Arena.global());
+            var h = Linker.nativeLinker().downcallHandle(lib.findOrThrow("fake_cuda_retains"),
+                    FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+            return (int) h.invokeExact(ordinal);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }

@@ -69,6 +69,8 @@ int cuDevicePrimaryCtxRelease_v2(int dev) {
     retains[dev - 10]--;
     return 0;
 }
+/* Retain count of a device's primary context, for the tests (not a driver function). */
+int fake_cuda_retains(int ordinal) { return retains[ordinal]; }
 int cuCtxSetCurrent(void* ctx) { return ctx == NULL ? 1 : 0; }
 int cuCtxSynchronize(void) { return 0; }
 
