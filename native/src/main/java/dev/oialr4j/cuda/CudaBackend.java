@@ -66,8 +66,9 @@ public final class CudaBackend implements Backend {
         CudaDriver.init();
         int count = CudaDriver.deviceCount();
         if (device.index() >= count) {
-            throw new IllegalArgumentException("device " + device + " does not exist: the CUDA driver sees " + count
-                    + " GPU(s)");
+            // A user's choice (--device cuda:N): one sentence, like every other unavailable device.
+            throw new dev.oialr4j.backend.Backends.UnavailableException("device " + device
+                    + " does not exist: the CUDA driver sees " + count + " GPU(s)");
         }
         this.cuDevice = CudaDriver.device(device.index());
         this.deviceName = CudaDriver.deviceName(cuDevice);
