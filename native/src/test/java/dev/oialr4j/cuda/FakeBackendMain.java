@@ -268,6 +268,15 @@ public final class FakeBackendMain {
             return p != 0 && info[1] == 80L << 30 && info[0] <= info[1] ? null : "alloc " + p + ", info " + Arrays.toString(info);
         });
         check("training-steps-match-cpu", () -> trainingSteps(cpu, cuda));
+        check("missing-gpu-index", () -> {
+            try {
+                new CudaBackend(Device.cuda(5), new CudaBackend.Options(false), image);
+                return "no exception";
+            } catch (dev.oialr4j.backend.Backends.UnavailableException e) {
+                return e.getMessage().equals("device cuda:5 does not exist: the CUDA driver sees 2 GPU(s)") ? null
+                        : e.getMessage();
+            }
+        });
         check("bad-image-releases-context", () -> {
             int before = retains(0);
             try {
