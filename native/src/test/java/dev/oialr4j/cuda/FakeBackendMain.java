@@ -338,7 +338,7 @@ public final class FakeBackendMain {
                 Svd.Result ref = Svd.decompose(host.get(i)[1], r, r);
                 float[] sigma = round.sigma(i);
                 for (int j = 0; j < r; j++) {
-                    if (Math.abs(sigma[j] - ref.s()[j]) > 1e-5 * ref.s()[0]) {
+                    if (!(Math.abs(sigma[j] - ref.s()[j]) <= 1e-5 * ref.s()[0])) {
                         return "layer " + i + " σ" + j + " " + sigma[j] + " vs " + ref.s()[j];
                     }
                 }
@@ -352,7 +352,7 @@ public final class FakeBackendMain {
                     scale = Math.max(scale, Math.abs(want[j]));
                     err = Math.max(err, Math.abs(got[j] - want[j]));
                 }
-                if (err > 1e-4 * scale) {
+                if (!(err <= 1e-4 * scale)) {
                     return "layer " + i + " rotated factors off by " + err + " (scale " + scale + ")";
                 }
                 // Rotating Σ itself as a moment gives diag(σ[:k]).
@@ -360,7 +360,7 @@ public final class FakeBackendMain {
                 for (int a = 0; a < k; a++) {
                     for (int b = 0; b < k; b++) {
                         double expect = a == b ? ref.s()[a] : 0;
-                        if (Math.abs(rot[a * k + b] - expect) > 1e-4 * ref.s()[0]) {
+                        if (!(Math.abs(rot[a * k + b] - expect) <= 1e-4 * ref.s()[0])) {
                             return "layer " + i + " rotated Σ[" + a + "," + b + "] = " + rot[a * k + b];
                         }
                     }
@@ -477,7 +477,7 @@ public final class FakeBackendMain {
             scale = Math.max(scale, Math.abs(w));
         }
         for (int i = 0; i < want.length; i++) {
-            if (Math.abs(want[i] - got[i]) > rel * Math.max(scale, 1e-30)) {
+            if (!(Math.abs(want[i] - got[i]) <= rel * Math.max(scale, 1e-30))) { // NaN fails too
                 return "element " + i + ": " + got[i] + " instead of " + want[i];
             }
         }
