@@ -6,3 +6,5 @@
 #include "norm.cu"
 #include "optim.cu"
 #include "conv.cu"
+#include "spatial.cu"
+#include "transformer.cu"

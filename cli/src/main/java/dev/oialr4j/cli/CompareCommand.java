@@ -24,6 +24,11 @@ public final class CompareCommand implements Callable<Integer> {
     @Mixin
     OialrOptions oialrOptions;
 
+    @picocli.CommandLine.Option(names = "--snapshots",
+            description = "Keep per-epoch weight snapshots of both runs (RUN/dense/snapshots, RUN/oialr/snapshots)"
+                    + " for 'oialr4j analyze'.")
+    boolean snapshots;
+
     @Override
     public Integer call() {
         options.validate();
@@ -31,8 +36,10 @@ public final class CompareCommand implements Callable<Integer> {
         TrainingRun.Data data = TrainingRun.Data.load(options);
         Path dir = options.out != null ? options.out : TrainingRun.defaultDir("compare");
         TrainingRun.checkSelection(TrainingRun.buildModel(options, data), config);
-        TrainingRun.Outcome dense = TrainingRun.run("dense", options, null, data, dir.resolve("dense"), System.out);
-        TrainingRun.Outcome low = TrainingRun.run("oialr", options, config, data, dir.resolve("oialr"), System.out);
+        CheckpointOptions keep = CheckpointOptions.none();
+        keep.snapshots = snapshots;
+        TrainingRun.Outcome dense = TrainingRun.run("dense", options, null, data, dir.resolve("dense"), System.out, keep);
+        TrainingRun.Outcome low = TrainingRun.run("oialr", options, config, data, dir.resolve("oialr"), System.out, keep);
         Comparison c = Comparison.of(dense, low, config.delay());
         System.out.println();
         System.out.print(c.table());

@@ -1,7 +1,9 @@
 package dev.oialr4j.cli;
 
+import dev.oialr4j.analysis.AnalysisException;
 import dev.oialr4j.backend.Backends;
 import dev.oialr4j.data.DataException;
+import dev.oialr4j.io.FormatException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import picocli.CommandLine;
@@ -10,7 +12,7 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code oialr4j} command. */
 @Command(name = "oialr4j", mixinStandardHelpOptions = true, version = "oialr4j 0.1.0",
         description = "Train low-rank neural networks with OIALR.",
-        subcommands = {TrainCommand.class, CompareCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, CompareCommand.class, AnalyzeCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     public static void main(String[] args) {
@@ -32,7 +34,8 @@ public final class Main implements Runnable {
             err.println("oialr4j: " + userMessage(ex));
             err.flush();
             if (!(ex instanceof DataException || ex instanceof UsageException
-                    || ex instanceof Backends.UnavailableException || ex instanceof UncheckedIOException)) {
+                    || ex instanceof Backends.UnavailableException || ex instanceof UncheckedIOException
+                    || ex instanceof FormatException || ex instanceof AnalysisException)) {
                 // Not a user error: keep the trace for the bug report.
                 ex.printStackTrace(err);
             }

@@ -2,6 +2,7 @@ package dev.oialr4j.cli;
 
 import dev.oialr4j.backend.Backends;
 import dev.oialr4j.tensor.Device;
+import dev.oialr4j.nn.models.Models;
 import java.nio.file.Path;
 import java.util.Arrays;
 import picocli.CommandLine.Option;
@@ -9,8 +10,22 @@ import picocli.CommandLine.Option;
 /** Options shared by {@code train} and {@code compare}: model, data, optimizer, schedule, threads. */
 public final class RunOptions {
 
-    @Option(names = "--model", defaultValue = "mlp", description = "Model: mlp (default ${DEFAULT-VALUE}).")
+    @Option(names = "--model", defaultValue = "mlp",
+            description = "Model: mlp, resnet20, vit-small or vit-mini (default ${DEFAULT-VALUE}). --hidden and --dropout"
+                    + " apply to the MLP; the others use their presets.")
     String model;
+
+    @Option(names = "--data", defaultValue = "fashion-mnist",
+            description = "Data set: fashion-mnist (bundled) or cifar10 (needs --data-dir; default ${DEFAULT-VALUE}).")
+    String data;
+
+    @Option(names = "--augment",
+            description = "Random crop (zero padding --crop-padding) and horizontal flip of training images.")
+    boolean augment;
+
+    @Option(names = "--crop-padding", defaultValue = "4",
+            description = "Padding of the random crop with --augment, in pixels (default ${DEFAULT-VALUE}).")
+    int cropPadding;
 
     @Option(names = "--epochs", defaultValue = "10", description = "Epochs (default ${DEFAULT-VALUE}).")
     int epochs;
@@ -73,7 +88,8 @@ public final class RunOptions {
     String device;
 
     @Option(names = "--data-dir",
-            description = "Folder with the four Fashion-MNIST IDX files (default: the bundled data/fashion-mnist).")
+            description = "Folder with the four Fashion-MNIST IDX files (default: the bundled data/fashion-mnist),"
+                    + " or with CIFAR-10's binary batches (cifar-10-batches-bin) for --data cifar10.")
     Path dataDir;
 
     int threadCount() {
@@ -96,8 +112,15 @@ public final class RunOptions {
         Backends.unavailableReason(d).ifPresent(reason -> {
             throw new Backends.UnavailableException(reason);
         });
-        if (!model.equals("mlp")) {
-            throw new Main.UsageException("unknown model '" + model + "' (available: mlp)");
+        if (!Models.NAMES.contains(model)) {
+            throw new Main.UsageException("unknown model '" + model + "' (available: " + String.join(", ", Models.NAMES)
+                    + ")");
+        }
+        if (!data.equals("fashion-mnist") && !data.equals("cifar10")) {
+            throw new Main.UsageException("unknown data set '" + data + "' (expected fashion-mnist or cifar10)");
+        }
+        if (cropPadding < 0) {
+            throw new Main.UsageException("--crop-padding must be >= 0, got " + cropPadding);
         }
         if (!optimizer.equals("adamw") && !optimizer.equals("sgd")) {
             throw new Main.UsageException("unknown optimizer '" + optimizer + "' (expected adamw or sgd)");

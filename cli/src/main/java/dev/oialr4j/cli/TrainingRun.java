@@ -2,12 +2,16 @@ package dev.oialr4j.cli;
 
 import dev.oialr4j.backend.Backend;
 import dev.oialr4j.backend.Backends;
+import dev.oialr4j.data.Cifar10;
 import dev.oialr4j.data.DataLoader;
+import dev.oialr4j.data.RandomCropFlip;
 import dev.oialr4j.data.Dataset;
 import dev.oialr4j.data.FashionMnist;
+import dev.oialr4j.io.Checkpoint;
 import dev.oialr4j.io.RunDirectory;
 import dev.oialr4j.nn.Module;
 import dev.oialr4j.nn.models.Mlp;
+import dev.oialr4j.nn.models.Models;
 import dev.oialr4j.oialr.Oialr;
 import dev.oialr4j.oialr.OialrConfig;
 import dev.oialr4j.oialr.StabilityMetrics;
@@ -36,6 +40,16 @@ final class TrainingRun {
     /** The data sets, loaded once and shared by the runs of a comparison. */
     record Data(Path dir, Dataset train, Dataset test) {
         static Data load(RunOptions o) {
+            if (o.data.equals("cifar10")) {
+                if (o.dataDir == null) {
+                    throw new Main.UsageException("--data cifar10 needs --data-dir pointing at the cifar-10-batches-bin"
+                            + " folder (CIFAR-10 is not bundled)");
+                }
+                if (!Files.isDirectory(o.dataDir)) {
+                    throw new Main.UsageException("the CIFAR-10 directory " + o.dataDir + " does not exist");
+                }
+                return new Data(o.dataDir, Cifar10.load(o.dataDir, true), Cifar10.load(o.dataDir, false));
+            }
             Path dir = o.dataDir != null ? o.dataDir : FashionMnist.findBundled(Path.of("").toAbsolutePath())
                     .or(() -> FashionMnist.findBundled(Path.of(System.getProperty("oialr4j.home", "."))))
                     .orElseThrow(() -> new Main.UsageException("the bundled data set was not found under"
@@ -59,15 +73,35 @@ final class TrainingRun {
     }
 
     static Outcome run(String label, RunOptions o, OialrConfig oialrConfig, Data data, Path runDir, PrintStream console) {
+        return run(label, o, oialrConfig, data, runDir, console, CheckpointOptions.none());
+    }
+
+    static Outcome run(String label, RunOptions o, OialrConfig oialrConfig, Data data, Path runDir, PrintStream console,
+            CheckpointOptions ck) {
         int threads = o.threadCount();
-        try (Backend backend = Backends.create(o.device(), threads); RunDirectory run = RunDirectory.create(runDir)) {
+        Checkpoint resume = ck.resumeCheckpoint == null ? null : Checkpoint.load(ck.resumeCheckpoint);
+        int epochsDone = resume == null ? 0 : (int) resume.section("trainer").getLong("epochs_done");
+        if (resume != null && epochsDone >= o.epochs) {
+            throw new Main.UsageException("the run in " + runDir + " has already finished its " + o.epochs
+                    + " epochs; there is nothing to resume");
+        }
+        try (Backend backend = Backends.create(o.device(), threads);
+                RunDirectory run = resume == null ? RunDirectory.create(runDir) : RunDirectory.resume(runDir, epochsDone)) {
             Module net = buildModel(o, data);
             net.to(backend);
             List<ParamGroup> groups = ParamGroup.decayMatricesOnly(net.parameters(), o.weightDecay);
             Optimizer opt = o.optimizer.equals("sgd") ? new Sgd(backend, groups, o.lr, o.momentum, o.nesterov)
                     : new AdamW(backend, groups, o.lr);
-            DataLoader loader = DataLoader.builder(data.train()).batchSize(o.batch).shuffle(true).seed(o.seed)
-                    .dropLast(true).build();
+            DataLoader.Builder lb = DataLoader.builder(data.train()).batchSize(o.batch).shuffle(true).seed(o.seed)
+                    .dropLast(true);
+            if (o.augment) {
+                lb.augmentation(new RandomCropFlip(o.cropPadding, true));
+            }
+            DataLoader loader = lb.build();
+            if (loader.batchesPerEpoch() == 0) {
+                throw new Main.UsageException("--batch " + o.batch + " is larger than the " + data.train().size()
+                        + " training examples, so an epoch would have no step");
+            }
             long total = (long) loader.batchesPerEpoch() * o.epochs;
             long warmup = Math.min(total, Math.round(o.warmupEpochs * loader.batchesPerEpoch()));
             LrSchedule schedule = LrSchedule.cosineWithWarmup(o.lr, warmup, total, 0.0);
@@ -83,7 +117,10 @@ final class TrainingRun {
             Map<String, Object> config = new LinkedHashMap<>();
             config.put("label", label);
             config.put("model", o.model);
+            config.put("data_set", o.data);
+            config.put("augment", o.augment ? "crop " + o.cropPadding + " + flip" : "none");
             config.put("hidden", o.hidden);
+            config.put("architecture", net.toString());
             config.put("epochs", o.epochs);
             config.put("batch", o.batch);
             config.put("lr", o.lr);
@@ -99,6 +136,11 @@ final class TrainingRun {
             config.put("data", data.dir().toString());
             config.put("parameters", net.parameterCount());
             config.put("java", Runtime.version().toString());
+            config.put("snapshots", ck.snapshots);
+            config.put("checkpoint_every_epoch", ck.checkpointEveryEpoch);
+            if (!ck.originalArgs.isEmpty()) {
+                config.put("args", ck.originalArgs);
+            }
             if (oialrConfig != null) {
                 Map<String, Object> oc = new LinkedHashMap<>();
                 oc.put("delay", oialrConfig.delay());
@@ -112,7 +154,9 @@ final class TrainingRun {
                 oc.put("layers", Oialr.select(net, oialrConfig).stream().map(Oialr.Candidate::name).toList());
                 config.put("oialr", oc);
             }
-            run.writeConfig(config);
+            if (resume == null) {
+                run.writeConfig(config); // a resumed run keeps the config.json it was started with
+            }
 
             console.printf("[%s] %s, %d parameters, %s, %d threads; train %d, test %d examples; run dir %s%n", label,
                     net, net.parameterCount(), o.optimizer, threads, data.train().size(), data.test().size(), runDir);
@@ -132,8 +176,20 @@ final class TrainingRun {
                     }
                 });
             }
-            TrainResult result = tb.build().fit();
-            run.writeSummary(summary(result, oialr, net));
+            tb.snapshots(ck.snapshots).checkpointEveryEpoch(ck.checkpointEveryEpoch);
+            Trainer trainer = tb.build();
+            if (resume != null) {
+                trainer.restoreCheckpoint(resume);
+                console.printf("[%s] resuming after epoch %d (step %d) from %s%n", label, epochsDone,
+                        trainer.globalStep(), ck.resumeCheckpoint);
+            }
+            TrainResult result = trainer.fit();
+            Map<String, Object> summary = summary(result, oialr, net);
+            if (resume != null) {
+                // The accuracy and timing fields above cover the epochs this process ran.
+                summary.put("resumed_after_epoch", epochsDone);
+            }
+            run.writeSummary(summary);
             return new Outcome(label, result, oialr, net, runDir);
         }
     }
@@ -147,15 +203,27 @@ final class TrainingRun {
             throw new Main.UsageException(e.getMessage());
         }
         if (selected.isEmpty()) {
-            throw new Main.UsageException("OIALR selects no layer of this model (layers need an aspect ratio below "
+            throw new Main.UsageException("OIALR selects no layer of this model (Linear and Conv2d layers need an aspect ratio below "
                     + config.maxAspectRatio() + " and the classifier stays dense); check --hidden, --include and --exclude");
         }
     }
 
     /** The model the options describe (also used to check settings before any training starts). */
     static Module buildModel(RunOptions o, Data data) {
-        return Mlp.builder().inputs(data.train().features()).hidden(o.hidden)
-                .outputs(data.train().numClasses()).dropout(o.dropout).seed(o.seed).build();
+        if (o.model.equals("mlp")) {
+            return Mlp.builder().inputs(data.train().features()).hidden(o.hidden)
+                    .outputs(data.train().numClasses()).dropout(o.dropout).seed(o.seed).build();
+        }
+        int[] shape = data.train().featureShape();
+        if (shape.length != 3) {
+            throw new Main.UsageException("--model " + o.model + " needs image data (channels, height, width), but "
+                    + data.train().name() + " has examples of shape " + java.util.Arrays.toString(shape));
+        }
+        try {
+            return Models.byName(o.model, shape, data.train().numClasses(), o.seed);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException(e.getMessage());
+        }
     }
 
     static Map<String, Object> summary(TrainResult result, Oialr oialr, Module net) {

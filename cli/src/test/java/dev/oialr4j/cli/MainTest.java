@@ -30,7 +30,7 @@ class MainTest {
     record Result(int code, String out, String err) {
     }
 
-    private static Result run(String... args) {
+    static Result run(String... args) {
         PrintStream oldOut = System.out;
         PrintStream oldErr = System.err;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -46,7 +46,7 @@ class MainTest {
         }
     }
 
-    private static void assertOneSentence(Result r) {
+    static void assertOneSentence(Result r) {
         String err = r.err().strip();
         assertFalse(err.isEmpty(), "expected an error message");
         assertEquals(1, err.lines().count(), "error must be one line, got:\n" + err);
@@ -150,6 +150,34 @@ class MainTest {
         assertTrue(Files.readString(tmp.resolve("a/config.json")).contains("\"seed\":7"));
     }
 
+    @Test
+    void visionTransformerTrainsWithOialrByName(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("fm");
+        Files.createDirectories(dir);
+        writeIdx(dir.resolve("train-images-idx3-ubyte.gz"), images(128, 3), false);
+        writeIdx(dir.resolve("train-labels-idx1-ubyte.gz"), labels(128), false);
+        writeIdx(dir.resolve("t10k-images-idx3-ubyte.gz"), images(32, 4), false);
+        writeIdx(dir.resolve("t10k-labels-idx1-ubyte.gz"), labels(32), false);
+        Result r = run("train", "--data-dir", dir.toString(), "--model", "vit-small", "--epochs", "1", "--batch", "32",
+                "--threads", "2", "--oialr", "--delay", "2", "--update-every", "1", "--exclude", "blocks.0.fc1",
+                "--out", tmp.resolve("vit").toString());
+        assertEquals(0, r.code(), r.err());
+        String config = Files.readString(tmp.resolve("vit/config.json"));
+        assertTrue(config.contains("VisionTransformer("), config);
+        String summary = Files.readString(tmp.resolve("vit/summary.json"));
+        assertTrue(summary.contains("blocks.3.attn.qkv") && !summary.contains("blocks.0.fc1\""), summary);
+
+        Result bad = run("train", "--data-dir", dir.toString(), "--model", "vit-small", "--batch", "32", "--oialr",
+                "--include", "blocks.9.fc1", "--out", tmp.resolve("bad").toString());
+        assertEquals(1, bad.code());
+        assertOneSentence(bad);
+        assertTrue(bad.err().contains("blocks.9.fc1"), bad.err());
+        Result tooBig = run("train", "--data-dir", dir.toString(), "--model", "vit-small", "--batch", "256",
+                "--out", tmp.resolve("big").toString());
+        assertEquals(1, tooBig.code());
+        assertOneSentence(tooBig);
+    }
+
     private static List<String> losses(String out) {
         Matcher m = Pattern.compile("train loss (\\S+)\\s+test loss (\\S+)\\s+test acc\\s+(\\S+)").matcher(out);
         List<String> found = new java.util.ArrayList<>();
@@ -160,7 +188,7 @@ class MainTest {
         return found;
     }
 
-    private static String[] concat(String[] a, String... b) {
+    static String[] concat(String[] a, String... b) {
         String[] r = new String[a.length + b.length];
         System.arraycopy(a, 0, r, 0, a.length);
         System.arraycopy(b, 0, r, a.length, b.length);
@@ -168,7 +196,7 @@ class MainTest {
     }
 
     /** Class-dependent blobs so a small network can learn something. */
-    private static byte[] images(int n, long seed) {
+    static byte[] images(int n, long seed) {
         java.util.SplittableRandom rng = new java.util.SplittableRandom(seed);
         byte[] body = new byte[16 + n * 784];
         header(body, 0x00000803, n);
@@ -184,7 +212,7 @@ class MainTest {
         return body;
     }
 
-    private static byte[] labels(int n) {
+    static byte[] labels(int n) {
         byte[] body = new byte[8 + n];
         header(body, 0x00000801, n);
         for (int i = 0; i < n; i++) {
@@ -205,7 +233,7 @@ class MainTest {
         b[off + 3] = (byte) v;
     }
 
-    private static void writeIdx(Path p, byte[] content, boolean truncate) throws IOException {
+    static void writeIdx(Path p, byte[] content, boolean truncate) throws IOException {
         byte[] data = truncate ? java.util.Arrays.copyOf(content, content.length / 2) : content;
         try (OutputStream os = new GZIPOutputStream(Files.newOutputStream(p))) {
             os.write(data);

@@ -13,6 +13,7 @@ public final class Ops {
 
     private final Tape tape;
     private final Backend be;
+    private ConvOps conv;
 
     public Ops(Tape tape) {
         this.tape = tape;
@@ -25,6 +26,14 @@ public final class Ops {
 
     public Backend backend() {
         return be;
+    }
+
+    /** The image ops (convolution, pooling, batch norm) recording onto the same tape. */
+    public ConvOps conv() {
+        if (conv == null) {
+            conv = new ConvOps(tape);
+        }
+        return conv;
     }
 
     /** y = op(a) · op(b) on the 2-D views; the result has shape (rows of op(a), cols of op(b)). */

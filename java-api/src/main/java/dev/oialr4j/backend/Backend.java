@@ -117,6 +117,64 @@ public interface Backend extends AutoCloseable {
     /** dLogits = scale * (probs - target) with the same smoothing as the forward pass. */
     void crossEntropyBackward(Tensor probs, int[] labels, float smoothing, float scale, Tensor dLogits);
 
+    // ---- convolution, pooling, batch norm ------------------------------------------------------
+
+    /**
+     * Unfolds images {@code [image0, image0 + images)} of {@code x} (NCHW) for group {@code group} into the
+     * column matrix {@code cols} of shape (patchSize, images · outH · outW): row (c, ki, kj) with c the channel
+     * inside the group, column (image, oh, ow); padding reads as zero.
+     */
+    void im2col(Tensor x, Conv2dGeometry g, int image0, int images, int group, Tensor cols);
+
+    /** The adjoint of {@link #im2col}: adds every column entry back onto the input position it came from. */
+    void col2im(Tensor cols, Conv2dGeometry g, int image0, int images, int group, Tensor dx);
+
+    /** y = conv2d(x, w) + bias (bias per output channel, may be null), shapes as in {@code g}. */
+    void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dGeometry g, Tensor y);
+
+    /**
+     * Gradients of {@link #conv2d} without the bias: {@code dx} (overwritten) and
+     * {@code dw = dwBeta · dw + dW}; either output may be null to skip it. The result must not depend on
+     * the thread count.
+     */
+    void conv2dBackward(Tensor x, Tensor w, Tensor dy, Conv2dGeometry g, Tensor dx, Tensor dw, float dwBeta);
+
+    /** Max pooling; padding never wins. */
+    void maxPool2d(Tensor x, Pool2dGeometry g, Tensor y);
+
+    /** dx (overwritten) gets each dy at the first position (in scan order) holding its window's maximum. */
+    void maxPool2dBackward(Tensor x, Tensor dy, Pool2dGeometry g, Tensor dx);
+
+    /** Average pooling; the divisor is always kh · kw (padding counts as zeros). */
+    void avgPool2d(Tensor x, Pool2dGeometry g, Tensor y);
+
+    /** dx (overwritten) of {@link #avgPool2d}. */
+    void avgPool2dBackward(Tensor dy, Pool2dGeometry g, Tensor dx);
+
+    /** y[n, c] = mean of x[n, c, :, :] for x of shape [N, C, H, W]. */
+    void globalAvgPool(Tensor x, Tensor y);
+
+    /** dx[n, c, h, w] = dy[n, c] / (H · W). */
+    void globalAvgPoolBackward(Tensor dy, Tensor dx);
+
+    /**
+     * Batch normalisation over (N, H, W) per channel of x [N, C, H, W]: y = γ (x − μ) / sqrt(σ² + eps) + β.
+     * Training: μ and σ² (biased) are the batch statistics, accumulated in double, and the running
+     * statistics move by {@code momentum} toward μ and the unbiased batch variance. Evaluation: the running
+     * statistics are used and left unchanged. {@code saveMean} and {@code saveInvStd} (C each) receive the μ
+     * and 1 / sqrt(σ² + eps) that were used, for the backward pass.
+     */
+    void batchNorm2d(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, boolean training,
+            float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd);
+
+    /**
+     * Gradients of {@link #batchNorm2d}: dγ and dβ (overwritten) and dx (overwritten, may be null). In
+     * training mode μ and σ² depend on x and the full batch-statistics gradient is used; in evaluation mode
+     * the normalisation is a fixed affine map.
+     */
+    void batchNorm2dBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd, boolean training,
+            Tensor dx, Tensor dGamma, Tensor dBeta);
+
     // ---- optimizer updates ----------------------------------------------------------------------
 
     /**
@@ -133,6 +191,73 @@ public interface Backend extends AutoCloseable {
      */
     void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, boolean nesterov,
             float weightDecay, boolean firstStep);
+
+    // ---- layer norm, attention ----------------------------------------------------------------
+
+    /**
+     * Layer normalisation over the last dimension: out = (x - mean) * rstd * gamma + beta per row, with
+     * rstd = 1 / sqrt(var + eps) (biased variance). Writes each row's mean and rstd (one element per row)
+     * for the backward pass.
+     */
+    void layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor out, Tensor mean, Tensor rstd);
+
+    /**
+     * Backward of {@link #layerNorm}: writes dx, and dGamma = Σ_rows dy ⊙ x̂ and dBeta = Σ_rows dy with
+     * x̂ = (x - mean) * rstd. Gradients are overwritten, not accumulated.
+     */
+    void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dGamma,
+            Tensor dBeta);
+
+    /**
+     * C[b] = alpha * op(A[b]) · op(B[b]) + beta * C[b] for every b of the first dimension of the 3-D
+     * tensors A, B and C (a strided batched GEMM; with beta = 0, C's contents are ignored).
+     */
+    void batchedGemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c);
+
+    /**
+     * Scaled dot-product attention on (batch, tokens, headDim) tensors: probs[b] = softmax(scale · q[b] ·
+     * k[b]ᵀ + mask) row-wise (numerically stable), out[b] = probs[b] · v[b]. {@code mask} is null or an
+     * additive (queries × keys) matrix shared by the batch whose blocked entries are -∞; every query must
+     * keep at least one key. {@code probs} (batch, queries, keys) is kept for the backward pass.
+     */
+    void attention(Tensor q, Tensor k, Tensor v, Tensor mask, float scale, Tensor probs, Tensor out);
+
+    /**
+     * Backward of {@link #attention}: from the saved {@code probs} and dOut writes dq, dk and dv
+     * (overwritten). A masked entry has probability 0 and so passes no gradient.
+     */
+    void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dOut, float scale, Tensor dq,
+            Tensor dk, Tensor dv);
+
+    /**
+     * Multi-head self-attention straight from a fused projection: {@code qkv} is (batch, tokens, 3 · heads
+     * · d), its last dimension read as (q | k | v), each split into heads of d columns; per sample and head
+     * the same computation as {@link #attention}, with the heads' outputs written side by side into
+     * {@code out} (batch, tokens, heads · d). {@code probs} is (batch · heads, tokens, tokens), entry
+     * b · heads + h. No head is ever copied out of the projection.
+     */
+    void multiHeadAttention(Tensor qkv, int heads, Tensor mask, float scale, Tensor probs, Tensor out);
+
+    /** Backward of {@link #multiHeadAttention}: writes the whole of dQkv (same layout as qkv). */
+    void multiHeadAttentionBackward(Tensor qkv, int heads, Tensor probs, Tensor dOut, float scale, Tensor dQkv);
+
+    /** out = x with its axes permuted: out's axis i is x's axis perm[i] (out has the permuted shape). */
+    void permute(Tensor x, int[] perm, Tensor out);
+
+    /** out = x[:, start : start + len, :] on 3-D tensors x (outer, n, inner) and out (outer, len, inner). */
+    void narrow(Tensor x, int start, Tensor out);
+
+    /** dst[:, start : start + len, :] += src on 3-D tensors src (outer, len, inner) and dst (outer, n, inner). */
+    void addNarrowed(Tensor src, int start, Tensor dst);
+
+    /**
+     * Per-sample stochastic-depth scale: mask[b] = 1 / (1 - p) when the counter-based draw
+     * {@link CounterRandom#uniform}(seed, b) is at least p, else 0, for every element b of {@code mask}.
+     */
+    void dropPathMask(float p, long seed, Tensor mask);
+
+    /** out[b, ...] = x[b, ...] * scale[b], where b runs over x's first dimension (out may alias x). */
+    void scaleSamples(Tensor x, Tensor scale, Tensor out);
 
     @Override
     void close();

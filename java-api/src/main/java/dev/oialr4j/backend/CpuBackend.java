@@ -34,10 +34,16 @@ public final class CpuBackend implements Backend {
 
     private final Parallel parallel;
     private final CpuGemm gemm;
+    private final CpuNorms norms;
+    private final CpuAttention attention;
+    private final CpuConv conv;
 
     public CpuBackend(int threads) {
         this.parallel = new Parallel(threads);
         this.gemm = new CpuGemm(parallel);
+        this.norms = new CpuNorms(parallel);
+        this.attention = new CpuAttention(parallel, gemm);
+        this.conv = new CpuConv(parallel, gemm);
     }
 
     /** All available processors. */
@@ -137,24 +143,38 @@ public final class CpuBackend implements Backend {
     public void add(Tensor a, Tensor b, Tensor out) {
         sameShape("add", a, b);
         sameShape("add", a, out);
-        binary(a.data(), b.data(), out.data(), VectorOperators.ADD);
+        binary(a.data(), b.data(), out.data(), true);
     }
 
     @Override
     public void mul(Tensor a, Tensor b, Tensor out) {
         sameShape("mul", a, b);
         sameShape("mul", a, out);
-        binary(a.data(), b.data(), out.data(), VectorOperators.MUL);
+        binary(a.data(), b.data(), out.data(), false);
     }
 
-    private void binary(float[] a, float[] b, float[] out, VectorOperators.Binary op) {
+    /**
+     * Elementwise add or multiply. The two direct vector calls, rather than lanewise with an operator
+     * argument: an operator the JIT cannot see as a constant is not intrinsified and runs a lane at a time.
+     */
+    private void binary(float[] a, float[] b, float[] out, boolean add) {
         forElements(a.length, (from, to) -> {
             int i = from;
-            for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
-                FloatVector.fromArray(S, a, i).lanewise(op, FloatVector.fromArray(S, b, i)).intoArray(out, i);
-            }
-            for (; i < to; i++) {
-                out[i] = op == VectorOperators.ADD ? a[i] + b[i] : a[i] * b[i];
+            int bound = from + S.loopBound(to - from);
+            if (add) {
+                for (; i < bound; i += L) {
+                    FloatVector.fromArray(S, a, i).add(FloatVector.fromArray(S, b, i)).intoArray(out, i);
+                }
+                for (; i < to; i++) {
+                    out[i] = a[i] + b[i];
+                }
+            } else {
+                for (; i < bound; i += L) {
+                    FloatVector.fromArray(S, a, i).mul(FloatVector.fromArray(S, b, i)).intoArray(out, i);
+                }
+                for (; i < to; i++) {
+                    out[i] = a[i] * b[i];
+                }
             }
         });
     }
@@ -571,6 +591,153 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    // ---- convolution, pooling, batch norm ------------------------------------------------------
+
+    @Override
+    public void im2col(Tensor x, Conv2dGeometry g, int image0, int images, int group, Tensor cols) {
+        convInput("im2col", x, g);
+        checkImages(g, image0, images, group);
+        requireSize("im2col columns", cols, (long) g.patchSize() * images * g.outHeight() * g.outWidth());
+        CpuConv.im2col(x.data(), g, image0, images, group, cols.data(), 0);
+    }
+
+    @Override
+    public void col2im(Tensor cols, Conv2dGeometry g, int image0, int images, int group, Tensor dx) {
+        convInput("col2im", dx, g);
+        checkImages(g, image0, images, group);
+        requireSize("col2im columns", cols, (long) g.patchSize() * images * g.outHeight() * g.outWidth());
+        CpuConv.col2im(cols.data(), 0, g, image0, images, group, dx.data(), false);
+    }
+
+    @Override
+    public void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dGeometry g, Tensor y) {
+        convInput("conv2d", x, g);
+        w.requireShape("conv2d weight", g.weightDims());
+        y.requireShape("conv2d output", g.outputDims());
+        if (bias != null) {
+            requireSize("conv2d bias", bias, g.outChannels());
+        }
+        conv.forward(x.data(), w.data(), bias == null ? null : bias.data(), g, y.data());
+    }
+
+    @Override
+    public void conv2dBackward(Tensor x, Tensor w, Tensor dy, Conv2dGeometry g, Tensor dx, Tensor dw, float dwBeta) {
+        convInput("conv2dBackward", x, g);
+        w.requireShape("conv2d weight", g.weightDims());
+        dy.requireShape("conv2d output gradient", g.outputDims());
+        if (dx != null) {
+            dx.requireShape("conv2d input gradient", g.inputDims());
+        }
+        if (dw != null) {
+            dw.requireShape("conv2d weight gradient", g.weightDims());
+        }
+        conv.backward(x.data(), w.data(), dy.data(), g, dx == null ? null : dx.data(), dw == null ? null : dw.data(),
+                dwBeta);
+    }
+
+    @Override
+    public void maxPool2d(Tensor x, Pool2dGeometry g, Tensor y) {
+        x.requireShape("maxPool2d input", g.inputDims());
+        y.requireShape("maxPool2d output", g.outputDims());
+        conv.maxPool(x.data(), g, y.data());
+    }
+
+    @Override
+    public void maxPool2dBackward(Tensor x, Tensor dy, Pool2dGeometry g, Tensor dx) {
+        x.requireShape("maxPool2d input", g.inputDims());
+        dy.requireShape("maxPool2d output gradient", g.outputDims());
+        dx.requireShape("maxPool2d input gradient", g.inputDims());
+        conv.maxPoolBackward(x.data(), dy.data(), g, dx.data());
+    }
+
+    @Override
+    public void avgPool2d(Tensor x, Pool2dGeometry g, Tensor y) {
+        x.requireShape("avgPool2d input", g.inputDims());
+        y.requireShape("avgPool2d output", g.outputDims());
+        conv.avgPool(x.data(), g, y.data());
+    }
+
+    @Override
+    public void avgPool2dBackward(Tensor dy, Pool2dGeometry g, Tensor dx) {
+        dy.requireShape("avgPool2d output gradient", g.outputDims());
+        dx.requireShape("avgPool2d input gradient", g.inputDims());
+        conv.avgPoolBackward(dy.data(), g, dx.data());
+    }
+
+    @Override
+    public void globalAvgPool(Tensor x, Tensor y) {
+        if (x.rank() != 4) {
+            throw new IllegalArgumentException("globalAvgPool needs an input [N, C, H, W], got " + x.shape());
+        }
+        y.requireShape("globalAvgPool output", x.dim(0), x.dim(1));
+        conv.globalAvgPool(x.data(), x.dim(0) * x.dim(1), x.dim(2) * x.dim(3), y.data());
+    }
+
+    @Override
+    public void globalAvgPoolBackward(Tensor dy, Tensor dx) {
+        if (dx.rank() != 4) {
+            throw new IllegalArgumentException("globalAvgPoolBackward needs dx [N, C, H, W], got " + dx.shape());
+        }
+        dy.requireShape("globalAvgPool output gradient", dx.dim(0), dx.dim(1));
+        conv.globalAvgPoolBackward(dy.data(), dx.dim(0) * dx.dim(1), dx.dim(2) * dx.dim(3), dx.data());
+    }
+
+    @Override
+    public void batchNorm2d(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+            boolean training, float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd) {
+        int c = batchNormChannels("batchNorm2d", x, gamma, beta, runningMean, runningVar, saveMean, saveInvStd);
+        sameShape("batchNorm2d", x, y);
+        if (training && x.dim(0) * x.dim(2) * x.dim(3) < 2) {
+            throw new IllegalArgumentException("batchNorm2d in training mode needs more than one value per channel,"
+                    + " got input " + x.shape());
+        }
+        conv.batchNorm(x.data(), x.dim(0), c, x.dim(2) * x.dim(3), gamma.data(), beta.data(), runningMean.data(),
+                runningVar.data(), training, momentum, eps, y.data(), saveMean.data(), saveInvStd.data());
+    }
+
+    @Override
+    public void batchNorm2dBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
+            boolean training, Tensor dx, Tensor dGamma, Tensor dBeta) {
+        int c = batchNormChannels("batchNorm2dBackward", x, gamma, dGamma, dBeta, saveMean, saveInvStd);
+        sameShape("batchNorm2dBackward", x, dy);
+        if (dx != null) {
+            sameShape("batchNorm2dBackward", x, dx);
+        }
+        conv.batchNormBackward(x.data(), dy.data(), x.dim(0), c, x.dim(2) * x.dim(3), gamma.data(), saveMean.data(),
+                saveInvStd.data(), training, dx == null ? null : dx.data(), dGamma.data(), dBeta.data());
+    }
+
+    private static int batchNormChannels(String op, Tensor x, Tensor... perChannel) {
+        if (x.rank() != 4) {
+            throw new IllegalArgumentException(op + " needs an input [N, C, H, W], got " + x.shape());
+        }
+        int c = x.dim(1);
+        for (Tensor t : perChannel) {
+            if (t.size() != c) {
+                throw new IllegalArgumentException(op + ": per-channel tensor " + t.shape() + " does not match the "
+                        + c + " channels of input " + x.shape());
+            }
+        }
+        return c;
+    }
+
+    private static void convInput(String op, Tensor x, Conv2dGeometry g) {
+        x.requireShape(op + " input", g.inputDims());
+    }
+
+    private static void checkImages(Conv2dGeometry g, int image0, int images, int group) {
+        if (image0 < 0 || images < 1 || image0 + images > g.batch() || group < 0 || group >= g.groups()) {
+            throw new IllegalArgumentException("images [" + image0 + ", " + (image0 + images) + ") of group " + group
+                    + " are outside a batch of " + g.batch() + " with " + g.groups() + " groups");
+        }
+    }
+
+    private static void requireSize(String what, Tensor t, long size) {
+        if (t.size() != size) {
+            throw new IllegalArgumentException(what + " " + t.shape() + " must have " + size + " elements");
+        }
+    }
+
     // ---- optimizer updates ----------------------------------------------------------------------
 
     @Override
@@ -649,6 +816,71 @@ public final class CpuBackend implements Backend {
         int blocks = (int) (((long) n + L - 1) / L);
         parallel.forRange(blocks, Math.max(1, GRAIN / L),
                 (b0, b1) -> body.run(b0 * L, (int) Math.min(n, (long) b1 * L)));
+    }
+
+    // ---- layer norm, attention ----------------------------------------------------------------
+
+    @Override
+    public void layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor out, Tensor mean, Tensor rstd) {
+        norms.layerNorm(x, gamma, beta, eps, out, mean, rstd);
+    }
+
+    @Override
+    public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx,
+            Tensor dGamma, Tensor dBeta) {
+        norms.layerNormBackward(x, gamma, mean, rstd, dy, dx, dGamma, dBeta);
+    }
+
+    @Override
+    public void batchedGemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
+        attention.batchedGemm(transA, transB, alpha, a, b, beta, c);
+    }
+
+    @Override
+    public void attention(Tensor q, Tensor k, Tensor v, Tensor mask, float scale, Tensor probs, Tensor out) {
+        attention.attention(q, k, v, mask, scale, probs, out);
+    }
+
+    @Override
+    public void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dOut, float scale, Tensor dq,
+            Tensor dk, Tensor dv) {
+        attention.attentionBackward(q, k, v, probs, dOut, scale, dq, dk, dv);
+    }
+
+    @Override
+    public void multiHeadAttention(Tensor qkv, int heads, Tensor mask, float scale, Tensor probs, Tensor out) {
+        attention.multiHeadAttention(qkv, heads, mask, scale, probs, out);
+    }
+
+    @Override
+    public void multiHeadAttentionBackward(Tensor qkv, int heads, Tensor probs, Tensor dOut, float scale,
+            Tensor dQkv) {
+        attention.multiHeadAttentionBackward(qkv, heads, probs, dOut, scale, dQkv);
+    }
+
+    @Override
+    public void permute(Tensor x, int[] perm, Tensor out) {
+        attention.permute(x, perm, out);
+    }
+
+    @Override
+    public void narrow(Tensor x, int start, Tensor out) {
+        attention.narrow(x, start, out);
+    }
+
+    @Override
+    public void addNarrowed(Tensor src, int start, Tensor dst) {
+        attention.addNarrowed(src, start, dst);
+    }
+
+    @Override
+    public void dropPathMask(float p, long seed, Tensor mask) {
+        attention.dropPathMask(p, seed, mask);
+    }
+
+    @Override
+    public void scaleSamples(Tensor x, Tensor scale, Tensor out) {
+        attention.scaleSamples(x, scale, out);
     }
 
     // ---- checks -------------------------------------------------------------------------------

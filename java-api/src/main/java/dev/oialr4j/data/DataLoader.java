@@ -34,6 +34,7 @@ public final class DataLoader implements Iterable<Batch> {
     private final boolean dropLast;
     private final boolean keepShape;
     private final boolean reuseBuffers;
+    private final Augmentation augmentation;
     private int nextEpoch;
 
     private DataLoader(Builder b) {
@@ -44,6 +45,7 @@ public final class DataLoader implements Iterable<Batch> {
         this.dropLast = b.dropLast;
         this.keepShape = b.keepShape;
         this.reuseBuffers = b.reuseBuffers;
+        this.augmentation = b.augmentation;
     }
 
     public static Builder builder(Dataset dataset) {
@@ -69,7 +71,7 @@ public final class DataLoader implements Iterable<Batch> {
         if (epoch < 0) {
             throw new IllegalArgumentException("epoch must be >= 0, got " + epoch);
         }
-        return () -> new BatchIterator(order(epoch));
+        return () -> new BatchIterator(order(epoch), epoch);
     }
 
     /**
@@ -78,7 +80,8 @@ public final class DataLoader implements Iterable<Batch> {
      */
     @Override
     public Iterator<Batch> iterator() {
-        return new BatchIterator(order(nextEpoch++));
+        int epoch = nextEpoch++;
+        return new BatchIterator(order(epoch), epoch);
     }
 
     /** The example indices of epoch {@code epoch} in visiting order (all of them, before drop-last). */
@@ -112,12 +115,14 @@ public final class DataLoader implements Iterable<Batch> {
     private final class BatchIterator implements Iterator<Batch> {
         private final int[] order;
         private final int end;
+        private final int epoch;
         private int pos;
         private float[] fullX;
         private int[] fullLabels;
 
-        BatchIterator(int[] order) {
+        BatchIterator(int[] order, int epoch) {
             this.order = order;
+            this.epoch = epoch;
             this.end = dropLast ? order.length / batchSize * batchSize : order.length;
         }
 
@@ -151,6 +156,11 @@ public final class DataLoader implements Iterable<Batch> {
                 dataset.copyExample(idx, x, r * features);
                 labels[r] = dataset.label(idx);
             }
+            if (augmentation != null) {
+                long batchSeed = CounterRandom.mix(CounterRandom.mix(CounterRandom.finalise(seed ^ AUGMENT_SALT), epoch),
+                        pos / batchSize);
+                augmentation.apply(x, b, dataset.featureShape(), batchSeed);
+            }
             pos += b;
             return new Batch(Tensor.of(x, dims(b)), labels);
         }
@@ -167,6 +177,9 @@ public final class DataLoader implements Iterable<Batch> {
         }
     }
 
+    /** Keeps augmentation draws apart from the shuffling draws of the same seed. */
+    private static final long AUGMENT_SALT = 0x41554731L;
+
     /** Options of a {@link DataLoader}; defaults: batch 64, shuffled with seed 0, keep the last small batch. */
     public static final class Builder {
         private final Dataset dataset;
@@ -176,6 +189,7 @@ public final class DataLoader implements Iterable<Batch> {
         private boolean dropLast;
         private boolean keepShape;
         private boolean reuseBuffers;
+        private Augmentation augmentation;
 
         private Builder(Dataset dataset) {
             this.dataset = Objects.requireNonNull(dataset, "dataset");
@@ -221,8 +235,23 @@ public final class DataLoader implements Iterable<Batch> {
             return this;
         }
 
+        /** A random change applied to every batch (training data only), seeded from the loader's seed. */
+        public Builder augmentation(Augmentation augmentation) {
+            this.augmentation = augmentation;
+            return this;
+        }
+
         public DataLoader build() {
             return new DataLoader(this);
         }
+    }
+
+    /** The shuffling seed (recorded in checkpoints so a resume with another seed is refused). */
+    public long seed() {
+        return seed;
+    }
+
+    public boolean shuffles() {
+        return shuffle;
     }
 }

@@ -19,10 +19,15 @@ public final class RunDirectory implements AutoCloseable {
     private final BufferedWriter metrics;
 
     private RunDirectory(Path dir) throws IOException {
+        this(dir, false);
+    }
+
+    private RunDirectory(Path dir, boolean append) throws IOException {
         this.dir = dir;
         Files.createDirectories(dir);
         this.metrics = Files.newBufferedWriter(dir.resolve("metrics.jsonl"), StandardCharsets.UTF_8,
-                StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
+                StandardOpenOption.CREATE, append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING,
+                StandardOpenOption.WRITE);
     }
 
     /** Creates (or reuses) {@code dir}; an existing metrics file is replaced. */
@@ -79,6 +84,38 @@ public final class RunDirectory implements AutoCloseable {
             metrics.close();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot close " + dir.resolve("metrics.jsonl") + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Reopens an existing run directory to continue a run whose checkpoint holds {@code epochsDone} epochs:
+     * metrics.jsonl keeps its lines up to that epoch (lines a crashed run logged after its checkpoint are
+     * dropped, so no epoch appears twice) and new lines are appended.
+     */
+    public static RunDirectory resume(Path dir, int epochsDone) {
+        Path file = dir.resolve("metrics.jsonl");
+        try {
+            if (Files.exists(file)) {
+                java.util.List<String> kept = new java.util.ArrayList<>();
+                for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+                    if (line.isBlank()) {
+                        continue;
+                    }
+                    Object epoch;
+                    try {
+                        epoch = Json.parseObject(line).get("epoch");
+                    } catch (IllegalArgumentException e) {
+                        continue; // a line cut off by the crash
+                    }
+                    if (!(epoch instanceof Number n) || n.longValue() <= epochsDone) {
+                        kept.add(line);
+                    }
+                }
+                Files.write(file, kept, StandardCharsets.UTF_8);
+            }
+            return new RunDirectory(dir, true);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot reopen run directory " + dir + ": " + e.getMessage(), e);
         }
     }
 }

@@ -1,2 +1,5 @@
-/** Run directories (config, JSON-lines metrics, summary) and the JSON writer behind them. */
+/**
+ * Files: run directories (config, JSON-lines metrics, summary), the JSON writer and reader, the
+ * safetensors format for named tensors, and checkpoint folders (tensors plus JSON metadata in sections).
+ */
 package dev.oialr4j.io;

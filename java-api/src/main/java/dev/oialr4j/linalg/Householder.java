@@ -84,6 +84,10 @@ final class Householder {
         double[] u = new double[n];
         double[] z = new double[n];
         double[] out = new double[1];
+        // z is summed per fixed block of rows and the partial sums are added in block order, so the
+        // result is the same whether the blocks run on one thread or several.
+        int blocks = (m + ROW_BLOCK - 1) / ROW_BLOCK;
+        double[] zParts = new double[blocks * n];
         boolean haveZ = false;
         for (int k = 0; k < n; k++) {
             int kk = k * n + k;
@@ -106,23 +110,89 @@ final class Householder {
             tauR[k] = tau2;
             u[0] = 1;
             System.arraycopy(a, kk + 2, u, 1, len - 1);
-            java.util.Arrays.fill(z, 0, len, 0.0);
-            for (int i = k + 1; i < m; i++) {
-                int row = i * n + k + 1;
-                double vi = a[i * n + k];
-                double dt = tau != 0 && vi != 0
-                        ? VectorOps.axpyDot(-tau * vi, w, 0, a, row, u, 0, len)
-                        : VectorOps.dot(a, row, u, 0, len);
-                double coef = -tau2 * dt;
-                a[row] = Math.fma(coef, u[0], a[row]);
-                if (i == k + 1) {
-                    VectorOps.axpy(coef, u, 1, a, row + 1, len - 1);
-                } else {
-                    VectorOps.axpyAccumulate(coef, u, 1, a, row + 1, a[row], z, 0, len - 1);
+            if (k + 1 < m) {
+                bidiagonalRow(a, n, k, k + 1, tau, tau2, w, u, len, null, 0);
+            }
+            int first = (k + 2) / ROW_BLOCK;
+            int count = blocks - first;
+            int kf = k;
+            Parallel.ChunkBody body = (c, total) -> {
+                int b = first + c;
+                int zo = b * n;
+                java.util.Arrays.fill(zParts, zo, zo + len, 0.0);
+                int r1 = Math.min(m, (b + 1) * ROW_BLOCK);
+                int i = Math.max(kf + 2, b * ROW_BLOCK);
+                double[] dots = new double[2];
+                for (; i + 2 <= r1; i += 2) {
+                    bidiagonalRows2(a, n, kf, i, tau, tau2, w, u, len, zParts, zo, dots);
                 }
+                for (; i < r1; i++) {
+                    bidiagonalRow(a, n, kf, i, tau, tau2, w, u, len, zParts, zo);
+                }
+            };
+            if (count > 0) {
+                if ((long) (m - k) * len >= PARALLEL_MIN_ELEMENTS) {
+                    ROWS.forChunks(count, body);
+                } else {
+                    for (int c = 0; c < count; c++) {
+                        body.run(c, count);
+                    }
+                }
+            }
+            java.util.Arrays.fill(z, 0, len, 0.0);
+            for (int b = first; b < blocks; b++) {
+                VectorOps.axpy(1.0, zParts, b * n, z, 0, len - 1);
             }
             haveZ = true;
             a[kk + 1] = e[k];
+        }
+    }
+
+    /** Rows per block of the bidiagonalisation's parallel pass. */
+    private static final int ROW_BLOCK = 128;
+    /** Trailing-matrix size from which a bidiagonalisation step is spread over the threads. */
+    private static final long PARALLEL_MIN_ELEMENTS = 128 * 1024;
+
+    /**
+     * Rows i and i+1 of step k together, with the same arithmetic as two calls of
+     * {@link #bidiagonalRow} (z given), but w, u and z read once for both rows.
+     */
+    private static void bidiagonalRows2(double[] a, int n, int k, int i, double tau, double tau2, double[] w,
+                                        double[] u, int len, double[] z, int zo, double[] dots) {
+        int row0 = i * n + k + 1;
+        int row1 = row0 + n;
+        double v0 = a[row0 - 1];
+        double v1 = a[row1 - 1];
+        if (tau == 0 || v0 == 0 || v1 == 0) {
+            bidiagonalRow(a, n, k, i, tau, tau2, w, u, len, z, zo);
+            bidiagonalRow(a, n, k, i + 1, tau, tau2, w, u, len, z, zo);
+            return;
+        }
+        VectorOps.axpyDot2(-tau * v0, -tau * v1, w, 0, a, row0, row1, u, 0, len, dots);
+        double coef0 = -tau2 * dots[0];
+        double coef1 = -tau2 * dots[1];
+        a[row0] = Math.fma(coef0, u[0], a[row0]);
+        a[row1] = Math.fma(coef1, u[0], a[row1]);
+        VectorOps.axpyAccumulate2(coef0, coef1, u, 1, a, row0 + 1, row1 + 1, a[row0], a[row1], z, zo, len - 1);
+    }
+
+    /**
+     * Row i of step k: the left update with w, then the right reflector (u, tau2); when z is given, the
+     * row's contribution a[i, k+1]·a[i, k+2:] to the next step's w is added to z[zo..].
+     */
+    private static void bidiagonalRow(double[] a, int n, int k, int i, double tau, double tau2, double[] w,
+                                      double[] u, int len, double[] z, int zo) {
+        int row = i * n + k + 1;
+        double vi = a[i * n + k];
+        double dt = tau != 0 && vi != 0
+                ? VectorOps.axpyDot(-tau * vi, w, 0, a, row, u, 0, len)
+                : VectorOps.dot(a, row, u, 0, len);
+        double coef = -tau2 * dt;
+        a[row] = Math.fma(coef, u[0], a[row]);
+        if (z == null) {
+            VectorOps.axpy(coef, u, 1, a, row + 1, len - 1);
+        } else {
+            VectorOps.axpyAccumulate(coef, u, 1, a, row + 1, a[row], z, zo, len - 1);
         }
     }
 
@@ -171,7 +241,7 @@ final class Householder {
      */
     static double[] formLeftTransposed(double[] a, int m, int n, int k, double[] tau) {
         // Reflectors copied out contiguously: row j holds v_j at columns j..m−1.
-        double[] vs = new double[k * m];
+        double[] vs = reflectorRows(k, m);
         for (int j = 0; j < k; j++) {
             vs[j * m + j] = 1;
             for (int i = j + 1; i < m; i++) {
@@ -186,7 +256,7 @@ final class Householder {
      * transpose of Q·[xᵀ; 0]; used to lift the left singular vectors of R back through A = Q·R.
      */
     static double[] applyLeftTransposed(double[] a, int m, int n, int k, double[] tau, double[] x) {
-        double[] vs = new double[k * m];
+        double[] vs = reflectorRows(k, m);
         for (int j = 0; j < k; j++) {
             vs[j * m + j] = 1;
             for (int i = j + 1; i < m; i++) {
@@ -202,7 +272,7 @@ final class Householder {
      */
     static double[] formRightTransposed(double[] a, int n, double[] tauR) {
         // Shifted by one: reflector j of the product below is G_{j−1}, acting from index j.
-        double[] vs = new double[n * n];
+        double[] vs = reflectorRows(n, n);
         double[] tau = new double[n];
         for (int j = 1; j < n; j++) {
             vs[j * n + j] = 1;
@@ -215,8 +285,13 @@ final class Householder {
     /**
      * Qᵀ for Q = H_first·…·H_{k−1}·[I; 0] (or (Q·[initᵀ; 0])ᵀ when init, k×k, is given), with H_j = I − tau[j]·v_j·v_jᵀ and v_j in row j of vs (zero
      * before index j, 1 at j). Row r of Qᵀ is e_rᵀ·H_r·H_{r−1}·…·H_first (reflectors after r leave e_r
-     * alone), so rows are independent: they are formed four at a time, each reflector read once per
-     * block of rows while the rows stay in L1.
+     * alone), so rows are independent.
+     *
+     * <p>Reflectors are applied in fixed groups {4g, …, 4g+3} as one block I − V·T·Vᵀ (the compact WY
+     * form), to four rows at a time: sixteen dot products share each load, which makes the kernel
+     * bound by arithmetic rather than by memory traffic. A reflector whose index is outside
+     * [first, k) counts as the identity (τ = 0); vs must have rows up to the next multiple of four
+     * (see {@link #reflectorRows}).
      */
     private static double[] formTransposed(double[] vs, int m, int k, int first, double[] tau, double[] init) {
         double[] qt = new double[k * m];
@@ -229,38 +304,101 @@ final class Householder {
                 System.arraycopy(init, r * k, qt, r * m, k);
             }
         }
-        // Rows in super-blocks of about 256 KiB (L2), in groups of four: each reflector comes from memory
-        // once per super-block and from L1 for the other groups.
+        int groups = (k + 3) / 4;
+        if (vs.length < groups * 4 * m) {
+            throw new IllegalStateException("reflector rows not padded to a multiple of four");
+        }
+        double[] taus = new double[groups * 4];
+        for (int j = first; j < k; j++) {
+            taus[j] = tau[j];
+        }
+        double[] ts = new double[groups * 16];
+        int[] offs = new int[groups * 4];
+        for (int g = 0; g < groups; g++) {
+            blockFactor(vs, m, g, taus, ts, offs);
+        }
+        // Rows in super-blocks of about 256 KiB (L2), in groups of four: each reflector block comes from
+        // memory once per super-block and from cache for the other row groups.
         int superRows = Math.max(4, Math.min(64, (32 * 1024 / m) & ~3));
         int blocks = (k + superRows - 1) / superRows;
+        int gFirst = first / 4;
         // Super-blocks own disjoint rows of Qᵀ, so they run in parallel; the result does not depend on
         // the thread count. Small matrices (few blocks) stay on the calling thread.
         ROWS.forRange(blocks, 4, (blk0, blk1) -> {
+            double[] work = new double[16];
+            double[] t = new double[16];
+            int[] vOff = new int[4];
             for (int blk = blk0; blk < blk1; blk++) {
                 int b0 = blk * superRows;
                 int b1 = Math.min(k, b0 + superRows);
-                for (int j = init == null ? b1 - 1 : k - 1; j >= first; j--) {
-                    double t = tau[j];
-                    if (t == 0) {
+                int gTop = ((init == null ? b1 : k) - 1) / 4;
+                for (int g = gTop; g >= gFirst; g--) {
+                    int col = 4 * g;
+                    int len = m - col;
+                    if (taus[col] == 0 && taus[col + 1] == 0 && taus[col + 2] == 0 && taus[col + 3] == 0) {
                         continue;
                     }
-                    int len = m - j;
-                    int vo = j * m + j;
-                    // Rows r < j are still e_r on indices ≥ j, so H_j leaves them alone (not so for a general init).
-                    int r = init == null ? Math.max(b0, j) : b0;
+                    System.arraycopy(offs, g * 4, vOff, 0, 4);
+                    System.arraycopy(ts, g * 16, t, 0, 16);
+                    // Rows r < 4g are still e_r on indices ≥ 4g, so the block leaves them alone (not so for a general init).
+                    int r = init == null ? Math.max(b0, col) : b0;
                     for (; r + 4 <= b1; r += 4) {
-                        VectorOps.reflectRows4(qt, r * m + j, m, vs, vo, len, t);
+                        VectorOps.reflectRows4Block4(qt, r * m + col, m, vs, vOff, len, t, work);
                     }
                     for (; r < b1; r++) {
-                        int off = r * m + j;
-                        double dt = VectorOps.dot(qt, off, vs, vo, len);
-                        if (dt != 0) {
-                            VectorOps.axpy(-t * dt, vs, vo, qt, off, len);
+                        int off = r * m + col;
+                        for (int j = col + 3; j >= col; j--) {
+                            double tj = taus[j];
+                            if (tj == 0) {
+                                continue;
+                            }
+                            int vo = j * m + col;
+                            double dt = VectorOps.dot(qt, off, vs, vo, len);
+                            if (dt != 0) {
+                                VectorOps.axpy(-tj * dt, vs, vo, qt, off, len);
+                            }
                         }
                     }
                 }
             }
         });
         return qt;
+    }
+
+    /**
+     * The triangular factor of reflector group g: H_{4g+3}·H_{4g+2}·H_{4g+1}·H_{4g} = I − V·T·Vᵀ with the
+     * columns of V in that order (LAPACK's forward dlarft recurrence, on the vectors from index 4g on).
+     * Writes T (row-major 4×4) to ts[16g..] and the column offsets into vs to offs[4g..].
+     */
+    private static void blockFactor(double[] vs, int m, int g, double[] taus, double[] ts, int[] offs) {
+        int col = 4 * g;
+        int len = m - col;
+        int t0 = g * 16;
+        for (int c = 0; c < 4; c++) {
+            offs[g * 4 + c] = (col + 3 - c) * m + col;
+        }
+        for (int i = 0; i < 4; i++) {
+            double ti = taus[col + 3 - i];
+            ts[t0 + i * 4 + i] = ti;
+            if (i == 0 || ti == 0) {
+                continue;
+            }
+            double[] gram = new double[i];
+            for (int l = 0; l < i; l++) {
+                gram[l] = VectorOps.dot(vs, offs[g * 4 + l], vs, offs[g * 4 + i], len);
+            }
+            for (int a = 0; a < i; a++) {
+                double sum = 0;
+                for (int l = a; l < i; l++) {
+                    sum = Math.fma(ts[t0 + a * 4 + l], gram[l], sum);
+                }
+                ts[t0 + a * 4 + i] = -ti * sum;
+            }
+        }
+    }
+
+    /** Zeroed storage for k reflector rows of length m, padded to a multiple of four rows. */
+    static double[] reflectorRows(int k, int m) {
+        return new double[(k + 3) / 4 * 4 * m];
     }
 }

@@ -152,17 +152,22 @@ public final class Svd {
     /** a is a private, validated copy and is destroyed. */
     private static Result decomposeOwned(double[] a, int m, int n) {
         if (m < n) {
-            Result t = tall(Matrices.transpose(a, m, n), n, m);
-            return withSignRule(new Result(m, n, t.k, t.v, t.s, t.u));
+            // Aᵀ = U'·Σ·V'ᵀ, so A = V'·Σ·U'ᵀ: the rows of U'ᵀ become the columns of V and vice versa.
+            Raw t = tall(Matrices.transpose(a, m, n), n, m);
+            return assemble(m, n, t.d, t.vt, t.ut);
         }
-        return withSignRule(tall(a, m, n));
+        Raw t = tall(a, m, n);
+        return assemble(m, n, t.d, t.ut, t.vt);
     }
+
+    /** Unordered σ with the factors as rows: ut is k×m (rows = columns of U), vt is k×n. */
+    private record Raw(double[] d, double[] ut, double[] vt) {}
 
     /** Aspect ratio m/n from which a tall matrix is first reduced by QR (LAPACK's crossover is similar). */
     private static final double QR_FIRST_RATIO = 1.6;
 
     /** m ≥ n. */
-    private static Result tall(double[] a, int m, int n) {
+    private static Raw tall(double[] a, int m, int n) {
         // Keep the reductions far from overflow and underflow; scaling by a power of two is exact.
         double maxAbs = Matrices.maxAbs(a);
         double scale = 1;
@@ -194,7 +199,7 @@ public final class Svd {
                 d[j] /= scale;
             }
         }
-        return sorted(d, ut, vt, m, n);
+        return new Raw(d, ut, vt);
     }
 
     /**
@@ -213,54 +218,61 @@ public final class Svd {
         return ut;
     }
 
-    /** Orders σ descending (stable) and turns the transposed factors into U (m×n) and V (n×n). */
-    private static Result sorted(double[] d, double[] ut, double[] vt, int m, int n) {
-        Integer[] order = new Integer[n];
-        for (int j = 0; j < n; j++) {
+    /**
+     * Orders σ descending (stable), applies the sign rule (see the class comment) on the rows of Uᵀ,
+     * where it reads contiguous memory, and transposes the factors into U (m×k) and V (n×k).
+     */
+    private static Result assemble(int m, int n, double[] d, double[] ut, double[] vt) {
+        int k = d.length;
+        Integer[] order = new Integer[k];
+        for (int j = 0; j < k; j++) {
             order[j] = j;
         }
         Arrays.sort(order, (x, y) -> Double.compare(d[y], d[x]));
-        double[] s = new double[n];
-        double[] u = new double[m * n];
-        double[] v = new double[n * n];
-        for (int j = 0; j < n; j++) {
-            int src = order[j];
-            s[j] = d[src];
-            for (int i = 0; i < m; i++) {
-                u[i * n + j] = ut[src * m + i];
-            }
-            for (int i = 0; i < n; i++) {
-                v[i * n + j] = vt[src * n + i];
-            }
+        double[] s = new double[k];
+        int[] src = new int[k];
+        double[] sign = new double[k];
+        for (int j = 0; j < k; j++) {
+            src[j] = order[j];
+            s[j] = d[src[j]];
+            sign[j] = signOfLargest(ut, src[j] * m, m);
         }
-        return new Result(m, n, n, u, s, v);
+        return new Result(m, n, k, transposeRows(ut, m, src, sign), s, transposeRows(vt, n, src, sign));
     }
 
-    /** Applies the sign rule in place (see the class comment) and returns r. */
-    static Result withSignRule(Result r) {
-        int k = r.k;
-        double[] u = r.u;
-        double[] v = r.v;
-        for (int j = 0; j < k; j++) {
-            double best = -1;
-            double sign = 1;
-            for (int i = 0; i < r.m; i++) {
-                double x = u[i * k + j];
-                double ax = Math.abs(x);
-                if (ax > best) {
-                    best = ax;
-                    sign = x;
-                }
+    /** +1 or −1: the sign of the entry of largest magnitude (the first one on a tie). */
+    private static double signOfLargest(double[] x, int off, int len) {
+        double best = -1;
+        double sign = 1;
+        for (int i = 0; i < len; i++) {
+            double v = x[off + i];
+            double av = Math.abs(v);
+            if (av > best) {
+                best = av;
+                sign = v;
             }
-            if (sign < 0) {
-                for (int i = 0; i < r.m; i++) {
-                    u[i * k + j] = -u[i * k + j];
-                }
-                for (int i = 0; i < r.n; i++) {
-                    v[i * k + j] = -v[i * k + j];
+        }
+        return sign < 0 ? -1 : 1;
+    }
+
+    /** Column j of the result (len×k) is sign[j]·(row src[j] of rows), copied in tiles that stay in cache. */
+    private static double[] transposeRows(double[] rows, int len, int[] src, double[] sign) {
+        int k = src.length;
+        double[] out = new double[len * k];
+        final int tile = 16;
+        for (int j0 = 0; j0 < k; j0 += tile) {
+            int j1 = Math.min(k, j0 + tile);
+            for (int i0 = 0; i0 < len; i0 += 256) {
+                int i1 = Math.min(len, i0 + 256);
+                for (int j = j0; j < j1; j++) {
+                    int from = src[j] * len;
+                    double sg = sign[j];
+                    for (int i = i0; i < i1; i++) {
+                        out[i * k + j] = sg * rows[from + i];
+                    }
                 }
             }
         }
-        return r;
+        return out;
     }
 }

@@ -121,6 +121,99 @@ final class VectorOps {
         return sum;
     }
 
+    /**
+     * Two rows at once: y_q += alpha_q·x for the rows at yo0 and yo1 of y, then dots[q] = (updated y_q)·z.
+     * x and z are loaded once for both rows; each row gets exactly the arithmetic of {@link #axpyDot}.
+     */
+    static void axpyDot2(double alpha0, double alpha1, double[] x, int xo, double[] y, int yo0, int yo1,
+                         double[] z, int zo, int len, double[] dots) {
+        int i = 0;
+        double sum0 = 0;
+        double sum1 = 0;
+        if (len >= L) {
+            var a0 = DoubleVector.broadcast(S, alpha0);
+            var a1 = DoubleVector.broadcast(S, alpha1);
+            var s00 = DoubleVector.zero(S);
+            var s01 = DoubleVector.zero(S);
+            var s10 = DoubleVector.zero(S);
+            var s11 = DoubleVector.zero(S);
+            for (; i <= len - 2 * L; i += 2 * L) {
+                var x0 = DoubleVector.fromArray(S, x, xo + i);
+                var x1 = DoubleVector.fromArray(S, x, xo + i + L);
+                var z0 = DoubleVector.fromArray(S, z, zo + i);
+                var z1 = DoubleVector.fromArray(S, z, zo + i + L);
+                var p0 = x0.fma(a0, DoubleVector.fromArray(S, y, yo0 + i));
+                var p1 = x1.fma(a0, DoubleVector.fromArray(S, y, yo0 + i + L));
+                p0.intoArray(y, yo0 + i);
+                p1.intoArray(y, yo0 + i + L);
+                s00 = p0.fma(z0, s00);
+                s01 = p1.fma(z1, s01);
+                var q0 = x0.fma(a1, DoubleVector.fromArray(S, y, yo1 + i));
+                var q1 = x1.fma(a1, DoubleVector.fromArray(S, y, yo1 + i + L));
+                q0.intoArray(y, yo1 + i);
+                q1.intoArray(y, yo1 + i + L);
+                s10 = q0.fma(z0, s10);
+                s11 = q1.fma(z1, s11);
+            }
+            for (; i <= len - L; i += L) {
+                var x0 = DoubleVector.fromArray(S, x, xo + i);
+                var z0 = DoubleVector.fromArray(S, z, zo + i);
+                var p0 = x0.fma(a0, DoubleVector.fromArray(S, y, yo0 + i));
+                p0.intoArray(y, yo0 + i);
+                s00 = p0.fma(z0, s00);
+                var q0 = x0.fma(a1, DoubleVector.fromArray(S, y, yo1 + i));
+                q0.intoArray(y, yo1 + i);
+                s10 = q0.fma(z0, s10);
+            }
+            sum0 = sumLanes(s00.add(s01));
+            sum1 = sumLanes(s10.add(s11));
+        }
+        for (; i < len; i++) {
+            double xv = x[xo + i];
+            double zv = z[zo + i];
+            double v0 = Math.fma(alpha0, xv, y[yo0 + i]);
+            y[yo0 + i] = v0;
+            sum0 = Math.fma(v0, zv, sum0);
+            double v1 = Math.fma(alpha1, xv, y[yo1 + i]);
+            y[yo1 + i] = v1;
+            sum1 = Math.fma(v1, zv, sum1);
+        }
+        dots[0] = sum0;
+        dots[1] = sum1;
+    }
+
+    /**
+     * Two rows at once: y_q += alpha_q·x for the rows at yo0 and yo1, then z += beta0·y_0 followed by
+     * z += beta1·y_1 (the order and rounding of two calls of {@link #axpyAccumulate}); x and z are
+     * loaded and z stored once.
+     */
+    static void axpyAccumulate2(double alpha0, double alpha1, double[] x, int xo, double[] y, int yo0, int yo1,
+                                double beta0, double beta1, double[] z, int zo, int len) {
+        int i = 0;
+        if (len >= L) {
+            var a0 = DoubleVector.broadcast(S, alpha0);
+            var a1 = DoubleVector.broadcast(S, alpha1);
+            var b0 = DoubleVector.broadcast(S, beta0);
+            var b1 = DoubleVector.broadcast(S, beta1);
+            for (; i <= len - L; i += L) {
+                var xv = DoubleVector.fromArray(S, x, xo + i);
+                var p = xv.fma(a0, DoubleVector.fromArray(S, y, yo0 + i));
+                var q = xv.fma(a1, DoubleVector.fromArray(S, y, yo1 + i));
+                p.intoArray(y, yo0 + i);
+                q.intoArray(y, yo1 + i);
+                q.fma(b1, p.fma(b0, DoubleVector.fromArray(S, z, zo + i))).intoArray(z, zo + i);
+            }
+        }
+        for (; i < len; i++) {
+            double xv = x[xo + i];
+            double p = Math.fma(alpha0, xv, y[yo0 + i]);
+            double q = Math.fma(alpha1, xv, y[yo1 + i]);
+            y[yo0 + i] = p;
+            y[yo1 + i] = q;
+            z[zo + i] = Math.fma(beta1, q, Math.fma(beta0, p, z[zo + i]));
+        }
+    }
+
     /** y += alpha·x, then z += beta·(updated y); one pass. */
     static void axpyAccumulate(double alpha, double[] x, int xo, double[] y, int yo, double beta,
                                double[] z, int zo, int len) {
@@ -219,6 +312,156 @@ final class VectorOps {
             d3 = Math.fma(x[o3 + t], vt, d3);
         }
         axpy4(-tau * d0, -tau * d1, -tau * d2, -tau * d3, v, vo, x, off, stride, len);
+    }
+
+    /**
+     * Applies a block of four reflectors, I − V·T·Vᵀ, from the right to four rows: x ← x − ((x·V)·T)·Vᵀ.
+     * The rows start at off + q·stride (q = 0..3); column c of V starts at v[vOff[c]]; all have length len.
+     * T is 4×4 upper triangular, row-major. Four rows times four reflectors per pass over the data make
+     * this bound by the FMA units rather than by L1 bandwidth, unlike one reflector at a time.
+     */
+    static void reflectRows4Block4(double[] x, int off, int stride, double[] v, int[] vOff, int len,
+                                   double[] t, double[] work) {
+        int o0 = off;
+        int o1 = off + stride;
+        int o2 = off + 2 * stride;
+        int o3 = off + 3 * stride;
+        int c0 = vOff[0];
+        int c1 = vOff[1];
+        int c2 = vOff[2];
+        int c3 = vOff[3];
+        int i = 0;
+        double[] w = work; // w[q·4 + c] = x_q · v_c
+        java.util.Arrays.fill(w, 0, 16, 0.0);
+        if (len >= L) {
+            var s00 = DoubleVector.zero(S);
+            var s01 = DoubleVector.zero(S);
+            var s02 = DoubleVector.zero(S);
+            var s03 = DoubleVector.zero(S);
+            var s10 = DoubleVector.zero(S);
+            var s11 = DoubleVector.zero(S);
+            var s12 = DoubleVector.zero(S);
+            var s13 = DoubleVector.zero(S);
+            var s20 = DoubleVector.zero(S);
+            var s21 = DoubleVector.zero(S);
+            var s22 = DoubleVector.zero(S);
+            var s23 = DoubleVector.zero(S);
+            var s30 = DoubleVector.zero(S);
+            var s31 = DoubleVector.zero(S);
+            var s32 = DoubleVector.zero(S);
+            var s33 = DoubleVector.zero(S);
+            for (; i <= len - L; i += L) {
+                var v0 = DoubleVector.fromArray(S, v, c0 + i);
+                var v1 = DoubleVector.fromArray(S, v, c1 + i);
+                var v2 = DoubleVector.fromArray(S, v, c2 + i);
+                var v3 = DoubleVector.fromArray(S, v, c3 + i);
+                var x0 = DoubleVector.fromArray(S, x, o0 + i);
+                s00 = x0.fma(v0, s00);
+                s01 = x0.fma(v1, s01);
+                s02 = x0.fma(v2, s02);
+                s03 = x0.fma(v3, s03);
+                var x1 = DoubleVector.fromArray(S, x, o1 + i);
+                s10 = x1.fma(v0, s10);
+                s11 = x1.fma(v1, s11);
+                s12 = x1.fma(v2, s12);
+                s13 = x1.fma(v3, s13);
+                var x2 = DoubleVector.fromArray(S, x, o2 + i);
+                s20 = x2.fma(v0, s20);
+                s21 = x2.fma(v1, s21);
+                s22 = x2.fma(v2, s22);
+                s23 = x2.fma(v3, s23);
+                var x3 = DoubleVector.fromArray(S, x, o3 + i);
+                s30 = x3.fma(v0, s30);
+                s31 = x3.fma(v1, s31);
+                s32 = x3.fma(v2, s32);
+                s33 = x3.fma(v3, s33);
+            }
+            w[0] = sumLanes(s00);
+            w[1] = sumLanes(s01);
+            w[2] = sumLanes(s02);
+            w[3] = sumLanes(s03);
+            w[4] = sumLanes(s10);
+            w[5] = sumLanes(s11);
+            w[6] = sumLanes(s12);
+            w[7] = sumLanes(s13);
+            w[8] = sumLanes(s20);
+            w[9] = sumLanes(s21);
+            w[10] = sumLanes(s22);
+            w[11] = sumLanes(s23);
+            w[12] = sumLanes(s30);
+            w[13] = sumLanes(s31);
+            w[14] = sumLanes(s32);
+            w[15] = sumLanes(s33);
+        }
+        for (int p = i; p < len; p++) {
+            double v0 = v[c0 + p];
+            double v1 = v[c1 + p];
+            double v2 = v[c2 + p];
+            double v3 = v[c3 + p];
+            for (int q = 0; q < 4; q++) {
+                double xq = x[off + q * stride + p];
+                w[q * 4] = Math.fma(xq, v0, w[q * 4]);
+                w[q * 4 + 1] = Math.fma(xq, v1, w[q * 4 + 1]);
+                w[q * 4 + 2] = Math.fma(xq, v2, w[q * 4 + 2]);
+                w[q * 4 + 3] = Math.fma(xq, v3, w[q * 4 + 3]);
+            }
+        }
+        // Coefficients −(w·T), T upper triangular: column c of the product uses w[..c].
+        for (int q = 0; q < 4; q++) {
+            int b = q * 4;
+            double w0 = w[b];
+            double w1 = w[b + 1];
+            double w2 = w[b + 2];
+            double w3 = w[b + 3];
+            w[b] = -(w0 * t[0]);
+            w[b + 1] = -(w0 * t[1] + w1 * t[5]);
+            w[b + 2] = -(w0 * t[2] + w1 * t[6] + w2 * t[10]);
+            w[b + 3] = -(w0 * t[3] + w1 * t[7] + w2 * t[11] + w3 * t[15]);
+        }
+        i = 0;
+        if (len >= L) {
+            var a00 = DoubleVector.broadcast(S, w[0]);
+            var a01 = DoubleVector.broadcast(S, w[1]);
+            var a02 = DoubleVector.broadcast(S, w[2]);
+            var a03 = DoubleVector.broadcast(S, w[3]);
+            var a10 = DoubleVector.broadcast(S, w[4]);
+            var a11 = DoubleVector.broadcast(S, w[5]);
+            var a12 = DoubleVector.broadcast(S, w[6]);
+            var a13 = DoubleVector.broadcast(S, w[7]);
+            var a20 = DoubleVector.broadcast(S, w[8]);
+            var a21 = DoubleVector.broadcast(S, w[9]);
+            var a22 = DoubleVector.broadcast(S, w[10]);
+            var a23 = DoubleVector.broadcast(S, w[11]);
+            var a30 = DoubleVector.broadcast(S, w[12]);
+            var a31 = DoubleVector.broadcast(S, w[13]);
+            var a32 = DoubleVector.broadcast(S, w[14]);
+            var a33 = DoubleVector.broadcast(S, w[15]);
+            for (; i <= len - L; i += L) {
+                var v0 = DoubleVector.fromArray(S, v, c0 + i);
+                var v1 = DoubleVector.fromArray(S, v, c1 + i);
+                var v2 = DoubleVector.fromArray(S, v, c2 + i);
+                var v3 = DoubleVector.fromArray(S, v, c3 + i);
+                v0.fma(a00, v1.fma(a01, v2.fma(a02, v3.fma(a03, DoubleVector.fromArray(S, x, o0 + i)))))
+                        .intoArray(x, o0 + i);
+                v0.fma(a10, v1.fma(a11, v2.fma(a12, v3.fma(a13, DoubleVector.fromArray(S, x, o1 + i)))))
+                        .intoArray(x, o1 + i);
+                v0.fma(a20, v1.fma(a21, v2.fma(a22, v3.fma(a23, DoubleVector.fromArray(S, x, o2 + i)))))
+                        .intoArray(x, o2 + i);
+                v0.fma(a30, v1.fma(a31, v2.fma(a32, v3.fma(a33, DoubleVector.fromArray(S, x, o3 + i)))))
+                        .intoArray(x, o3 + i);
+            }
+        }
+        for (int p = i; p < len; p++) {
+            double v0 = v[c0 + p];
+            double v1 = v[c1 + p];
+            double v2 = v[c2 + p];
+            double v3 = v[c3 + p];
+            for (int q = 0; q < 4; q++) {
+                int b = q * 4;
+                int xo = off + q * stride + p;
+                x[xo] = Math.fma(v0, w[b], Math.fma(v1, w[b + 1], Math.fma(v2, w[b + 2], Math.fma(v3, w[b + 3], x[xo]))));
+            }
+        }
     }
 
     /**

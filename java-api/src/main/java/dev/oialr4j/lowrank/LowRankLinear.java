@@ -19,7 +19,7 @@ import dev.oialr4j.tensor.Tensor;
  * product is cheaper by FLOP count, the layer does that instead (the gradient still reaches Σ through
  * the same graph).
  */
-public final class LowRankLinear extends Module {
+public final class LowRankLinear extends Module implements LowRankLayer {
 
     private final int inFeatures;
     private final int outFeatures;
@@ -56,30 +56,37 @@ public final class LowRankLinear extends Module {
         this.bias = bias == null ? null : registerParameter("bias", bias);
     }
 
+    @Override
     public int rank() {
         return sigma.value().dim(0);
     }
 
+    @Override
     public int inFeatures() {
         return inFeatures;
     }
 
+    @Override
     public int outFeatures() {
         return outFeatures;
     }
 
+    @Override
     public Parameter u() {
         return u;
     }
 
+    @Override
     public Parameter sigma() {
         return sigma;
     }
 
+    @Override
     public Parameter v() {
         return v;
     }
 
+    @Override
     public Parameter bias() {
         return bias;
     }
@@ -137,31 +144,9 @@ public final class LowRankLinear extends Module {
     }
 
     /** The dense equivalent: a Linear with W = U Σ Vᵀ computed in double, sharing the bias object. */
+    @Override
     public Linear toDense(Backend backend) {
-        float[] uh = backend.toHost(u.value());
-        float[] sh = backend.toHost(sigma.value());
-        float[] vh = backend.toHost(v.value());
-        int r = rank();
-        double[] us = new double[outFeatures * r];
-        for (int i = 0; i < outFeatures; i++) {
-            for (int j = 0; j < r; j++) {
-                double s = 0;
-                for (int p = 0; p < r; p++) {
-                    s += (double) uh[i * r + p] * sh[p * r + j];
-                }
-                us[i * r + j] = s;
-            }
-        }
-        float[] w = new float[outFeatures * inFeatures];
-        for (int i = 0; i < outFeatures; i++) {
-            for (int j = 0; j < inFeatures; j++) {
-                double s = 0;
-                for (int p = 0; p < r; p++) {
-                    s += us[i * r + p] * vh[j * r + p];
-                }
-                w[i * inFeatures + j] = (float) s;
-            }
-        }
+        float[] w = LowRankLayer.product(backend, this);
         Parameter weight = new Parameter("weight", backend.fromHost(w, outFeatures, inFeatures));
         return new Linear(weight, bias);
     }

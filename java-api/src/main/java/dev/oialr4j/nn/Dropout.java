@@ -38,4 +38,16 @@ public final class Dropout extends Module {
     public String toString() {
         return "Dropout(" + p + ")";
     }
+
+    /** Training calls so far: the counter that keys the next mask (kept in checkpoints so a resumed run draws the same masks). */
+    public long calls() {
+        return calls;
+    }
+
+    public void setCalls(long calls) {
+        if (calls < 0) {
+            throw new IllegalArgumentException("dropout call count must be >= 0, got " + calls);
+        }
+        this.calls = calls;
+    }
 }

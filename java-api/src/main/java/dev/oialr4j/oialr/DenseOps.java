@@ -1,5 +1,6 @@
 package dev.oialr4j.oialr;
 
+import dev.oialr4j.backend.Parallel;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
@@ -46,15 +47,31 @@ final class DenseOps {
 
     /** C (m×n) = A (m×k) · B[:, :n] where B is k×ldb (only its first n columns are used). */
     static double[] multiply(double[] a, int m, int k, double[] b, int ldb, int n) {
+        return multiply(a, m, k, b, ldb, n, null);
+    }
+
+    /**
+     * As {@link #multiply(double[], int, int, double[], int, int)}, with blocks of four rows of C spread
+     * over {@code pool} when it is not null. Every entry of C is computed the same way either way.
+     */
+    static double[] multiply(double[] a, int m, int k, double[] b, int ldb, int n, Parallel pool) {
         double[] c = new double[m * n];
-        int i = 0;
-        for (; i + 4 <= m; i += 4) {
-            rows4(a, i, k, b, ldb, n, c);
+        int quads = m / 4;
+        if (pool == null) {
+            rowQuads(a, 0, quads, k, b, ldb, n, c);
+        } else {
+            pool.forRange(quads, 8, (q0, q1) -> rowQuads(a, q0, q1, k, b, ldb, n, c));
         }
-        for (; i < m; i++) {
+        for (int i = quads * 4; i < m; i++) {
             row1(a, i, k, b, ldb, n, c);
         }
         return c;
+    }
+
+    private static void rowQuads(double[] a, int q0, int q1, int k, double[] b, int ldb, int n, double[] c) {
+        for (int q = q0; q < q1; q++) {
+            rows4(a, 4 * q, k, b, ldb, n, c);
+        }
     }
 
     /**

@@ -5,7 +5,10 @@ import dev.oialr4j.backend.Backend;
 import dev.oialr4j.backend.Parallel;
 import dev.oialr4j.linalg.Qr;
 import dev.oialr4j.linalg.Svd;
+import dev.oialr4j.lowrank.LowRankConv2d;
+import dev.oialr4j.lowrank.LowRankLayer;
 import dev.oialr4j.lowrank.LowRankLinear;
+import dev.oialr4j.nn.Conv2d;
 import dev.oialr4j.nn.Linear;
 import dev.oialr4j.nn.Module;
 import dev.oialr4j.optim.Optimizer;
@@ -21,7 +24,8 @@ import java.util.Map;
 
 /**
  * The OIALR method as a training callback (OIALR.md §3). After {@code delay} optimizer steps it converts
- * the selected Linear layers to {@link LowRankLinear} (W = U diag(s) Vᵀ, U and V frozen, Σ trainable in
+ * the selected Linear and Conv2d layers to {@link LowRankLinear} / {@link LowRankConv2d} (W = U diag(s) Vᵀ of
+ * the weight's matrix view, U and V frozen, Σ trainable in
  * the dense weight's optimizer slot) and runs an update round at once; then one round every
  * {@code updateEvery} steps. A round re-diagonalises Σ = P diag(σ) Qᵀ, rotates U ← U P and V ← V Q,
  * cuts the rank and re-shapes Σ's optimizer state by the configured policy.
@@ -32,19 +36,42 @@ import java.util.Map;
  */
 public final class Oialr implements TrainerCallback {
 
-    /** A layer chosen for conversion, located by its parent so it can be swapped in place. */
-    public record Candidate(String name, Module parent, String childName, Linear layer) {
+    /**
+     * A layer chosen for conversion (a {@link Linear} or a {@link Conv2d} with groups = 1), located by its
+     * parent so it can be swapped in place.
+     */
+    public record Candidate(String name, Module parent, String childName, Module layer) {
+
+        /** Rows of the weight's matrix view: output features or channels. */
+        public int rows() {
+            return layer instanceof Conv2d c ? c.outChannels() : ((Linear) layer).outFeatures();
+        }
+
+        /** Columns of the weight's matrix view: input features, or in · kh · kw for a convolution. */
+        public int cols() {
+            return layer instanceof Conv2d c ? c.patchSize() : ((Linear) layer).inFeatures();
+        }
+
+        /** The dense weight ([out, in] or [out, in, kh, kw]). */
+        public Parameter weight() {
+            return layer instanceof Conv2d c ? c.weight() : ((Linear) layer).weight();
+        }
+
+        /** The dense layer's bias, or null. */
+        public Parameter bias() {
+            return layer instanceof Conv2d c ? c.bias() : ((Linear) layer).bias();
+        }
     }
 
     /** A converted layer with double-precision masters of its bases. */
     private static final class Converted {
         final String name;
-        final LowRankLinear layer;
+        final LowRankLayer layer;
         final int fullRank;
         double[] u; // m × r
         double[] v; // n × r
 
-        Converted(String name, LowRankLinear layer, int fullRank, double[] u, double[] v) {
+        Converted(String name, LowRankLayer layer, int fullRank, double[] u, double[] v) {
             this.name = name;
             this.layer = layer;
             this.fullRank = fullRank;
@@ -75,7 +102,8 @@ public final class Oialr implements TrainerCallback {
     // ---- selection ------------------------------------------------------------------------------
 
     /**
-     * The layers the configuration converts, input side first: every Linear whose aspect ratio is below
+     * The layers the configuration converts, input side first: every Linear and every Conv2d with one group
+     * whose weight's matrix view (out, in · kh · kw) has an aspect ratio below
      * the limit, except the last one (the classifier) and optionally the first, plus explicit includes,
      * minus excludes; a layer that could not save parameters even at its rank floor is refused.
      */
@@ -88,15 +116,15 @@ public final class Oialr implements TrainerCallback {
             boolean included = config.include().contains(c.name());
             boolean eligible = i < all.size() - 1
                     && !(config.keepFirstDense() && i == 0)
-                    && aspect(c.layer()) < config.maxAspectRatio();
+                    && aspect(c) < config.maxAspectRatio();
             if ((eligible || included) && !config.exclude().contains(c.name())
-                    && canSave(c.layer(), config.rankRule())) {
+                    && canSave(c.rows(), c.cols(), config.rankRule())) {
                 out.add(c);
             }
         }
         for (String name : config.include()) {
             if (all.stream().noneMatch(c -> c.name().equals(name))) {
-                throw new IllegalArgumentException("include names no Linear layer: '" + name + "'; Linear layers are "
+                throw new IllegalArgumentException("include names no Linear or Conv2d layer: '" + name + "'; they are "
                         + all.stream().map(Candidate::name).toList());
             }
         }
@@ -106,24 +134,22 @@ public final class Oialr implements TrainerCallback {
     private static void collect(Module m, String prefix, List<Candidate> out) {
         for (Map.Entry<String, Module> e : m.children().entrySet()) {
             String name = prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey();
-            if (e.getValue() instanceof Linear l) {
-                out.add(new Candidate(name, m, e.getKey(), l));
+            if (e.getValue() instanceof Linear || (e.getValue() instanceof Conv2d c && c.groups() == 1)) {
+                out.add(new Candidate(name, m, e.getKey(), e.getValue()));
             } else {
                 collect(e.getValue(), name, out);
             }
         }
     }
 
-    private static double aspect(Linear l) {
-        int a = l.inFeatures();
-        int b = l.outFeatures();
+    private static double aspect(Candidate c) {
+        int a = c.cols();
+        int b = c.rows();
         return (double) Math.max(a, b) / Math.min(a, b);
     }
 
-    /** Whether storing U, Σ, V at the rank floor takes fewer numbers than the dense weight. */
-    static boolean canSave(Linear l, RankRule rule) {
-        long m = l.outFeatures();
-        long n = l.inFeatures();
+    /** Whether storing U, Σ, V of an m × n weight at the rank floor takes fewer numbers than the dense weight. */
+    static boolean canSave(long m, long n, RankRule rule) {
         long r = rule.floor((int) Math.min(m, n));
         return r * (m + n + r) < m * n;
     }
@@ -173,31 +199,29 @@ public final class Oialr implements TrainerCallback {
         List<Candidate> chosen = select(model, config);
         List<double[]> weights = new ArrayList<>();
         for (Candidate c : chosen) {
-            weights.add(DenseOps.toDouble(backend.toHost(c.layer().weight().value())));
+            weights.add(DenseOps.toDouble(backend.toHost(c.weight().value())));
         }
         Svd.Result[] svds = new Svd.Result[chosen.size()];
         workers().forChunks(chosen.size(), (i, count) -> svds[i] = Svd.decompose(weights.get(i),
-                chosen.get(i).layer().outFeatures(), chosen.get(i).layer().inFeatures()));
+                chosen.get(i).rows(), chosen.get(i).cols()));
         for (int i = 0; i < chosen.size(); i++) {
             Candidate c = chosen.get(i);
-            Linear dense = c.layer();
-            int m = dense.outFeatures();
-            int n = dense.inFeatures();
+            int m = c.rows();
+            int n = c.cols();
             Svd.Result svd = svds[i];
             int k = svd.k();
             double[] sigma = new double[k * k];
             for (int j = 0; j < k; j++) {
                 sigma[j * k + j] = svd.s()[j];
             }
-            LowRankLinear lr = new LowRankLinear(
-                    backend.fromHost(DenseOps.toFloat(svd.u()), m, k),
-                    backend.fromHost(DenseOps.toFloat(sigma), k, k),
-                    backend.fromHost(DenseOps.toFloat(svd.v()), n, k),
-                    dense.bias());
-            c.parent().replaceChild(c.childName(), lr);
-            optimizer.replaceParameter(dense.weight(), lr.sigma());
+            Tensor u = backend.fromHost(DenseOps.toFloat(svd.u()), m, k);
+            Tensor s = backend.fromHost(DenseOps.toFloat(sigma), k, k);
+            Tensor v = backend.fromHost(DenseOps.toFloat(svd.v()), n, k);
+            LowRankLayer lr = factored(c, u, s, v);
+            c.parent().replaceChild(c.childName(), (Module) lr);
+            optimizer.replaceParameter(c.weight(), lr.sigma());
             optimizer.setState(lr.sigma(), null);
-            dense.weight().setRequiresGrad(false);
+            c.weight().setRequiresGrad(false);
             layers.add(new Converted(c.name(), lr, k, svd.u(), svd.v()));
         }
         converted = true;
@@ -229,7 +253,18 @@ public final class Oialr implements TrainerCallback {
         for (int i = layers.size() - active; i < layers.size(); i++) {
             updates.add(LayerUpdate.read(layers.get(i), optimizer, backend, config, checkOrtho));
         }
-        workers().forChunks(updates.size(), (i, n) -> updates.get(i).compute());
+        // A layer that carries most of the round's work (typically one that has just joined the roll-out
+        // with its full-rank Σ) runs first on its own with the threads inside its SVD and rotations;
+        // running it beside the small ones would leave it one core. The rest run side by side.
+        int big = dominant(updates);
+        if (big >= 0) {
+            updates.get(big).compute(workers());
+        }
+        List<LayerUpdate> rest = new ArrayList<>(updates);
+        if (big >= 0) {
+            rest.remove(big);
+        }
+        workers().forChunks(rest.size(), (i, n) -> rest.get(i).compute(null));
         for (LayerUpdate u : updates) {
             u.apply(optimizer, backend);
             if (u.reorthonormalised > 0) {
@@ -241,6 +276,40 @@ public final class Oialr implements TrainerCallback {
         roundNanos += spent;
         roundMillis.add(spent / 1e6);
     }
+
+    /** The low-rank counterpart of a candidate layer with the given factors (its bias is shared). */
+    private static LowRankLayer factored(Candidate c, Tensor u, Tensor s, Tensor v) {
+        return c.layer() instanceof Conv2d conv
+                ? new LowRankConv2d(u, s, v, c.bias(), conv.inChannels(), conv.kernelH(), conv.kernelW(),
+                        conv.options())
+                : new LowRankLinear(u, s, v, c.bias());
+    }
+
+    /**
+     * The index of the update that has more than half of the round's work (r³ for the SVD plus (m+n)·r²
+     * for the rotations) and is large enough for threads to pay off inside it, or -1.
+     */
+    private static int dominant(List<LayerUpdate> updates) {
+        if (workers().threads() < 2) {
+            return -1;
+        }
+        double total = 0;
+        double max = -1;
+        int arg = -1;
+        for (int i = 0; i < updates.size(); i++) {
+            LayerUpdate u = updates.get(i);
+            double work = (double) u.r * u.r * (u.r + u.m + u.n);
+            total += work;
+            if (work > max) {
+                max = work;
+                arg = i;
+            }
+        }
+        return arg >= 0 && updates.get(arg).r >= DOMINANT_MIN_RANK && 2 * max > total ? arg : -1;
+    }
+
+    /** Below this rank a layer's SVD gains little from threads of its own. */
+    private static final int DOMINANT_MIN_RANK = 384;
 
     /**
      * Rounds between checks of |UᵀU − I|. The bases are rotated in double by orthogonal factors from a
@@ -326,7 +395,8 @@ public final class Oialr implements TrainerCallback {
             return u;
         }
 
-        void compute() {
+        /** pool: threads for the rotations when this layer runs alone, or null. */
+        void compute(Parallel pool) {
             double[] s = sigma;
             // Restore orthonormal bases first, folding the triangular factors into Σ so U Σ Vᵀ is unchanged.
             if (checkOrtho && DenseOps.orthogonalityError(c.u, m, r) > config.orthoTolerance()) {
@@ -352,8 +422,8 @@ public final class Oialr implements TrainerCallback {
                 identity = isIdentity(p, r) && isIdentity(q, r);
             }
             newRank = config.rankRule().newRank(values, c.fullRank);
-            c.u = identity ? sliceColumns(c.u, m, r, newRank) : DenseOps.multiply(c.u, m, r, p, r, newRank);
-            c.v = identity ? sliceColumns(c.v, n, r, newRank) : DenseOps.multiply(c.v, n, r, q, r, newRank);
+            c.u = identity ? sliceColumns(c.u, m, r, newRank) : DenseOps.multiply(c.u, m, r, p, r, newRank, pool);
+            c.v = identity ? sliceColumns(c.v, n, r, newRank) : DenseOps.multiply(c.v, n, r, q, r, newRank, pool);
             boolean rotate = config.statePolicy() == StatePolicy.ROTATE && !identity;
             if (m1 != null) {
                 m1 = rotate ? DenseOps.rotateLeading(p, m1, q, r, newRank) : DenseOps.slice(m1, r, newRank);
@@ -364,7 +434,7 @@ public final class Oialr implements TrainerCallback {
         }
 
         void apply(Optimizer optimizer, Backend backend) {
-            LowRankLinear layer = c.layer;
+            LowRankLayer layer = c.layer;
             double[] diag = new double[newRank * newRank];
             for (int i = 0; i < newRank; i++) {
                 diag[i * newRank + i] = values[i];
@@ -501,8 +571,115 @@ public final class Oialr implements TrainerCallback {
         return Collections.unmodifiableMap(out);
     }
 
-    /** The converted layers, input side first. */
+    /** The converted Linear layers, input side first (see {@link #convertedLayers()} for all kinds). */
     public List<LowRankLinear> lowRankLayers() {
+        return layers.stream().map(c -> c.layer).filter(l -> l instanceof LowRankLinear)
+                .map(l -> (LowRankLinear) l).toList();
+    }
+
+    /** Every converted layer (Linear and Conv2d), input side first. */
+    public List<LowRankLayer> convertedLayers() {
         return layers.stream().map(c -> c.layer).toList();
+    }
+
+    // ---- checkpoints ----------------------------------------------------------------------------
+
+    @Override
+    public String checkpointSection() {
+        return "oialr";
+    }
+
+    /**
+     * Writes the method's state: whether it has converted, the rounds done and the next round's step,
+     * the dense parameter counts, and per converted layer its name, full rank, current rank and the
+     * double-precision masters of U and V (the float tensors the layer computes with, and Σ, are model
+     * parameters and saved with the model).
+     */
+    @Override
+    public void saveState(Trainer trainer, dev.oialr4j.io.Checkpoint.Section out) {
+        out.put("delay", config.delay());
+        out.put("update_every", config.updateEvery());
+        out.put("converted", converted);
+        out.put("rounds", rounds);
+        out.put("next_round_step", converted ? trainer.globalStep() + config.updateEvery()
+                - (trainer.globalStep() - config.delay()) % config.updateEvery() : config.delay());
+        out.put("dense_trainable", denseTrainable);
+        out.put("dense_stored", denseStored);
+        out.put("reorthonormalisations", reorthonormalisations);
+        out.put("round_nanos", roundNanos);
+        out.put("conversion_nanos", conversionNanos);
+        out.put("round_ms", new ArrayList<>(roundMillis));
+        List<Object> list = new ArrayList<>();
+        for (Converted c : layers) {
+            Map<String, Object> l = new LinkedHashMap<>();
+            l.put("name", c.name);
+            l.put("full_rank", c.fullRank);
+            l.put("rank", c.layer.rank());
+            l.put("out", c.layer.outFeatures());
+            l.put("in", c.layer.inFeatures());
+            list.add(l);
+            out.putTensor(c.name + "/u", new dev.oialr4j.io.SafeTensors.F64(
+                    new int[] {c.layer.outFeatures(), c.layer.rank()}, c.u.clone()));
+            out.putTensor(c.name + "/v", new dev.oialr4j.io.SafeTensors.F64(
+                    new int[] {c.layer.inFeatures(), c.layer.rank()}, c.v.clone()));
+        }
+        out.put("layers", list);
+    }
+
+    /**
+     * Restores the state into a fresh instance whose trainer holds the freshly built dense model: each
+     * saved layer is converted again at its saved rank (Σ is a placeholder until the model's parameters
+     * are loaded), takes its dense weight's optimizer slot, and gets its double bases back.
+     */
+    @Override
+    public void restoreState(Trainer trainer, dev.oialr4j.io.Checkpoint.Section in) {
+        if (converted || rounds > 0) {
+            throw new IllegalStateException("restore OIALR state into a fresh instance");
+        }
+        if (in.getLong("delay") != config.delay() || in.getLong("update_every") != config.updateEvery()) {
+            throw new dev.oialr4j.io.FormatException("cannot resume: the checkpoint's OIALR schedule (delay "
+                    + in.getLong("delay") + ", update every " + in.getLong("update_every") + ") differs from this run's"
+                    + " (delay " + config.delay() + ", update every " + config.updateEvery() + ")");
+        }
+        Module model = trainer.model();
+        Backend backend = trainer.backend();
+        Map<String, Candidate> byName = new LinkedHashMap<>();
+        for (Candidate c : select(model, config)) {
+            byName.put(c.name(), c);
+        }
+        for (Object o : (List<?>) in.get("layers")) {
+            Map<?, ?> l = (Map<?, ?>) o;
+            String name = (String) l.get("name");
+            Candidate c = byName.get(name);
+            if (c == null) {
+                throw new dev.oialr4j.io.FormatException("cannot resume: the checkpoint converted layer '" + name
+                        + "' but this configuration selects " + byName.keySet());
+            }
+            int m = c.rows();
+            int n = c.cols();
+            int r = ((Number) l.get("rank")).intValue();
+            double[] u = in.tensor(name + "/u", m, r).toDoubles().clone();
+            double[] v = in.tensor(name + "/v", n, r).toDoubles().clone();
+            LowRankLayer lr = factored(c, backend.fromHost(DenseOps.toFloat(u), m, r), backend.zeros(r, r),
+                    backend.fromHost(DenseOps.toFloat(v), n, r));
+            c.parent().replaceChild(c.childName(), (Module) lr);
+            trainer.optimizer().replaceParameter(c.weight(), lr.sigma());
+            trainer.optimizer().setState(lr.sigma(), null);
+            c.weight().setRequiresGrad(false);
+            layers.add(new Converted(name, lr, ((Number) l.get("full_rank")).intValue(), u, v));
+        }
+        converted = in.getBoolean("converted");
+        rounds = (int) in.getLong("rounds");
+        denseTrainable = in.getLong("dense_trainable");
+        denseStored = in.getLong("dense_stored");
+        reorthonormalisations = (int) in.getLong("reorthonormalisations");
+        roundNanos = in.getLong("round_nanos");
+        conversionNanos = in.getLong("conversion_nanos");
+        for (Object ms : (List<?>) in.get("round_ms")) {
+            roundMillis.add(((Number) ms).doubleValue());
+        }
+        if (converted && layers.isEmpty()) {
+            throw new dev.oialr4j.io.FormatException("cannot resume: the checkpoint says OIALR converted but lists no layer");
+        }
     }
 }

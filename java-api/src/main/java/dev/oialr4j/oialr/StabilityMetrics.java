@@ -30,8 +30,11 @@ import java.util.Map;
  */
 public final class StabilityMetrics implements TrainerCallback {
 
-    /** What is kept of one weight at one epoch, oriented so that rows ≥ columns. */
-    record Snapshot(int m, int n, double[] basis, double[] r) {
+    /**
+     * What is kept of one weight at one epoch, oriented so that rows ≥ columns: {@code basis} = B (m×n)
+     * and {@code r} = R (n×n), both row-major.
+     */
+    public record Snapshot(int m, int n, double[] basis, double[] r) {
     }
 
     private final int lag;
@@ -94,14 +97,8 @@ public final class StabilityMetrics implements TrainerCallback {
         Map<String, Snapshot> out = new LinkedHashMap<>();
         for (var e : model.namedModules().entrySet()) {
             if (e.getValue() instanceof Linear l) {
-                double[] w = DenseOps.toDouble(backend.toHost(l.weight().value()));
-                int m = l.outFeatures();
-                int n = l.inFeatures();
-                boolean flip = m < n;
-                double[] a = flip ? DenseOps.transpose(w, m, n) : w;
-                int rows = Math.max(m, n);
-                int cols = Math.min(m, n);
-                out.put(e.getKey(), new Snapshot(rows, cols, Polar.factor(a, rows, cols), Qr.thin(a, rows, cols).r()));
+                out.put(e.getKey(), ofDense(DenseOps.toDouble(backend.toHost(l.weight().value())), l.outFeatures(),
+                        l.inFeatures()));
             } else if (e.getValue() instanceof LowRankLinear l) {
                 out.put(e.getKey(), lowRankSnapshot(l, backend));
             }
@@ -110,12 +107,34 @@ public final class StabilityMetrics implements TrainerCallback {
     }
 
     private static Snapshot lowRankSnapshot(LowRankLinear l, Backend backend) {
-        int m = l.outFeatures();
-        int n = l.inFeatures();
-        int r = l.rank();
-        double[] u = DenseOps.toDouble(backend.toHost(l.u().value()));
-        double[] s = DenseOps.toDouble(backend.toHost(l.sigma().value()));
-        double[] v = DenseOps.toDouble(backend.toHost(l.v().value()));
+        return ofFactors(DenseOps.toDouble(backend.toHost(l.u().value())),
+                DenseOps.toDouble(backend.toHost(l.sigma().value())), DenseOps.toDouble(backend.toHost(l.v().value())),
+                l.outFeatures(), l.inFeatures(), l.rank());
+    }
+
+    /**
+     * B and R of a dense weight given as a 2-D view {@code w} (m × n, row-major; a convolution kernel
+     * viewed as out × in·kh·kw), transposed first when m &lt; n.
+     */
+    public static Snapshot ofDense(double[] w, int m, int n) {
+        if (w.length != (long) m * n) {
+            throw new IllegalArgumentException("weight of " + w.length + " values is not " + m + "×" + n);
+        }
+        double[] a = m < n ? DenseOps.transpose(w, m, n) : w;
+        int rows = Math.max(m, n);
+        int cols = Math.min(m, n);
+        return new Snapshot(rows, cols, Polar.factor(a, rows, cols), Qr.thin(a, rows, cols).r());
+    }
+
+    /**
+     * B and R of a factored weight W = U Σ Vᵀ (U m×r, Σ r×r, V n×r, row-major): with Σ = P S Qᵀ,
+     * B = (U P)(V Q)ᵀ, so only the small Σ is decomposed.
+     */
+    public static Snapshot ofFactors(double[] u, double[] s, double[] v, int m, int n, int r) {
+        if (u.length != (long) m * r || s.length != (long) r * r || v.length != (long) n * r) {
+            throw new IllegalArgumentException("factors of " + u.length + ", " + s.length + " and " + v.length
+                    + " values do not fit U " + m + "×" + r + ", Σ " + r + "×" + r + ", V " + n + "×" + r);
+        }
         Svd.Result svd = Svd.decompose(s, r, r);
         double[] up = DenseOps.multiply(u, m, r, svd.u(), r, r);
         double[] vq = DenseOps.multiply(v, n, r, svd.v(), r, r);
@@ -163,5 +182,59 @@ public final class StabilityMetrics implements TrainerCallback {
         }
         double denom = Math.sqrt(np) + Math.sqrt(nc);
         return denom == 0 ? 1.0 : 1.0 - Math.sqrt(d) / denom;
+    }
+
+    // ---- checkpoints ----------------------------------------------------------------------------
+
+    @Override
+    public String checkpointSection() {
+        return "stability_metrics";
+    }
+
+    /** Keeps the last {@code lag} epochs' B and R, so a resumed run logs the metrics from its first epoch. */
+    @Override
+    public void saveState(Trainer trainer, dev.oialr4j.io.Checkpoint.Section out) {
+        out.put("lag", lag);
+        out.put("nanos", nanos);
+        java.util.List<Object> epochs = new java.util.ArrayList<>();
+        int h = 0;
+        for (Map<String, Snapshot> snap : history) {
+            Map<String, Object> layers = new LinkedHashMap<>();
+            for (var e : snap.entrySet()) {
+                Snapshot s = e.getValue();
+                layers.put(e.getKey(), java.util.List.of(s.m(), s.n()));
+                out.putTensor(h + "/" + e.getKey() + "/basis",
+                        new dev.oialr4j.io.SafeTensors.F64(new int[] {s.m(), s.n()}, s.basis().clone()));
+                out.putTensor(h + "/" + e.getKey() + "/r",
+                        new dev.oialr4j.io.SafeTensors.F64(new int[] {s.n(), s.n()}, s.r().clone()));
+            }
+            epochs.add(layers);
+            h++;
+        }
+        out.put("history", epochs);
+    }
+
+    @Override
+    public void restoreState(Trainer trainer, dev.oialr4j.io.Checkpoint.Section in) {
+        if (in.getLong("lag") != lag) {
+            throw new dev.oialr4j.io.FormatException("cannot resume: the checkpoint logged stability at a lag of "
+                    + in.getLong("lag") + " epochs but this run uses " + lag);
+        }
+        history.clear();
+        nanos = in.getLong("nanos");
+        int h = 0;
+        for (Object o : (java.util.List<?>) in.get("history")) {
+            Map<String, Snapshot> snap = new LinkedHashMap<>();
+            for (var e : ((Map<?, ?>) o).entrySet()) {
+                String name = (String) e.getKey();
+                java.util.List<?> mn = (java.util.List<?>) e.getValue();
+                int m = ((Number) mn.get(0)).intValue();
+                int n = ((Number) mn.get(1)).intValue();
+                snap.put(name, new Snapshot(m, n, in.tensor(h + "/" + name + "/basis", m, n).toDoubles(),
+                        in.tensor(h + "/" + name + "/r", n, n).toDoubles()));
+            }
+            history.addLast(snap);
+            h++;
+        }
     }
 }

@@ -46,8 +46,11 @@ public final class Trainer {
     private final PrintStream console;
     private final ProgressBar progress;
     private final List<TrainerCallback> callbacks;
+    private final boolean snapshots;
+    private final boolean checkpointEveryEpoch;
 
     private long globalStep;
+    private int epochsDone;
     private final List<Long> stepNanos = new ArrayList<>();
     private final List<Long> callbackNanos = new ArrayList<>();
     private final List<Double> stepLosses = new ArrayList<>();
@@ -67,17 +70,28 @@ public final class Trainer {
         this.console = b.console;
         this.progress = b.progress != null ? b.progress : new ProgressBar(System.err, false);
         this.callbacks = List.copyOf(b.callbacks);
+        this.snapshots = b.snapshots;
+        this.checkpointEveryEpoch = b.checkpointEveryEpoch;
+        if ((snapshots || checkpointEveryEpoch) && run == null) {
+            throw new IllegalArgumentException("snapshots and checkpoints need a run directory");
+        }
     }
 
     public static Builder builder() {
         return new Builder();
     }
 
-    /** Trains for the configured epochs and returns the per-epoch results. */
+    /**
+     * Trains for the configured epochs and returns the per-epoch results. After
+     * {@link #restoreCheckpoint(java.nio.file.Path)} it runs only the epochs the checkpoint had not done.
+     */
     public TrainResult fit() {
         List<EpochResult> history = new ArrayList<>();
         long fitStart = System.nanoTime();
-        for (int epoch = 1; epoch <= epochs; epoch++) {
+        if (snapshots && epochsDone == 0) {
+            writeSnapshot(0); // the initial weights, so epoch 1 can be compared with its start
+        }
+        for (int epoch = epochsDone + 1; epoch <= epochs; epoch++) {
             history.add(runEpoch(epoch));
         }
         double seconds = (System.nanoTime() - fitStart) / 1e9;
@@ -160,6 +174,13 @@ public final class Trainer {
         if (run != null) {
             run.appendMetrics(rec);
         }
+        epochsDone = epoch;
+        if (snapshots) {
+            writeSnapshot(epoch);
+        }
+        if (checkpointEveryEpoch) {
+            saveCheckpoint(checkpointDir(run.path()));
+        }
         return result;
     }
 
@@ -204,6 +225,8 @@ public final class Trainer {
         private PrintStream console;
         private ProgressBar progress;
         private final List<TrainerCallback> callbacks = new ArrayList<>();
+        private boolean snapshots;
+        private boolean checkpointEveryEpoch;
 
         public Builder model(Module m) {
             this.model = m;
@@ -286,8 +309,89 @@ public final class Trainer {
             return this;
         }
 
+        /**
+         * Whether to write every named parameter to {@code RUN/snapshots/epoch-NNN.safetensors} before
+         * training (epoch 000) and after each epoch, for {@code oialr4j analyze}. Needs a run directory.
+         */
+        public Builder snapshots(boolean on) {
+            this.snapshots = on;
+            return this;
+        }
+
+        /** Whether to save a checkpoint to {@code RUN/checkpoint} after each epoch (the latest one is kept). */
+        public Builder checkpointEveryEpoch(boolean on) {
+            this.checkpointEveryEpoch = on;
+            return this;
+        }
+
         public Trainer build() {
             return new Trainer(this);
         }
+    }
+
+    // ---- snapshots, checkpoints and resuming ----------------------------------------------------
+
+    /** The folder of a run directory's weight snapshots. */
+    public static java.nio.file.Path snapshotDir(java.nio.file.Path runDir) {
+        return runDir.resolve("snapshots");
+    }
+
+    /** The snapshot file of epoch {@code epoch} (0 = before training). */
+    public static java.nio.file.Path snapshotFile(java.nio.file.Path runDir, int epoch) {
+        return snapshotDir(runDir).resolve(String.format("epoch-%03d.safetensors", epoch));
+    }
+
+    /** The folder of a run directory's latest checkpoint. */
+    public static java.nio.file.Path checkpointDir(java.nio.file.Path runDir) {
+        return runDir.resolve("checkpoint");
+    }
+
+    private void writeSnapshot(int epoch) {
+        TrainingState.writeSnapshot(model, backend, snapshotFile(run.path(), epoch), epoch, globalStep);
+    }
+
+    /** Epochs completed so far (including those done before a restored checkpoint). */
+    public int epochsDone() {
+        return epochsDone;
+    }
+
+    /**
+     * Saves everything a resumed run needs into {@code dir} (see {@link TrainingState}). Call it between
+     * epochs: a resumed run starts at the first batch of the next epoch.
+     */
+    public void saveCheckpoint(java.nio.file.Path dir) {
+        TrainingState.capture(this, epochsDone).save(dir);
+    }
+
+    /**
+     * Loads a checkpoint into this freshly built trainer (same model, optimizer, data, schedule and
+     * callbacks as the run that saved it) so that {@link #fit()} continues where that run stopped; the
+     * continuation is bit-identical to an uninterrupted run. Returns the epochs already done.
+     */
+    public int restoreCheckpoint(java.nio.file.Path dir) {
+        return restoreCheckpoint(dev.oialr4j.io.Checkpoint.load(dir));
+    }
+
+    /** {@link #restoreCheckpoint(java.nio.file.Path)} from a checkpoint already loaded. */
+    public int restoreCheckpoint(dev.oialr4j.io.Checkpoint checkpoint) {
+        if (globalStep != 0 || epochsDone != 0) {
+            throw new IllegalStateException("restore a checkpoint into a fresh trainer, not one that has trained");
+        }
+        return TrainingState.restore(this, checkpoint);
+    }
+
+    void resumeAt(int epochsDone, long globalStep) {
+        this.epochsDone = epochsDone;
+        this.globalStep = globalStep;
+    }
+
+    /** The training data loader. */
+    public DataLoader trainLoader() {
+        return train;
+    }
+
+    /** The callbacks, in the order they run. */
+    public List<TrainerCallback> callbacks() {
+        return callbacks;
     }
 }

@@ -22,4 +22,24 @@ public interface TrainerCallback {
      */
     default void afterEpoch(Trainer trainer, int epoch, Map<String, Object> record) {
     }
+
+    /**
+     * The name of this callback's section in checkpoints, or null (the default) when it keeps no state
+     * that a resumed run needs.
+     */
+    default String checkpointSection() {
+        return null;
+    }
+
+    /** Writes this callback's state (only called when {@link #checkpointSection()} is not null). */
+    default void saveState(Trainer trainer, dev.oialr4j.io.Checkpoint.Section out) {
+    }
+
+    /**
+     * Restores this callback's state into a freshly built trainer, before the model's parameters and the
+     * optimizer state are loaded: a callback that changes the model's structure (OIALR's conversion) must
+     * rebuild it here so that every saved parameter finds its place.
+     */
+    default void restoreState(Trainer trainer, dev.oialr4j.io.Checkpoint.Section in) {
+    }
 }

@@ -34,7 +34,13 @@ public final class KernelImage {
             // optim.cu
             "adamw_step", "sgd_step",
             // conv.cu
-            "im2col", "col2im");
+            "im2col", "col2im",
+            // spatial.cu
+            "im2col_nchw", "col2im_nchw", "add_channel_bias", "pool2d_forward", "pool2d_backward", "global_avg_pool",
+            "global_avg_pool_backward", "batchnorm2d_forward", "batchnorm2d_backward",
+            // transformer.cu
+            "masked_softmax_rows", "softmax_backward_inplace", "strided_copy", "add_narrowed", "drop_path_mask",
+            "scale_samples");
 
     private KernelImage() {
     }

@@ -5,11 +5,15 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import dev.oialr4j.backend.Backend;
+import dev.oialr4j.backend.Conv2dGeometry;
+import dev.oialr4j.backend.Conv2dOptions;
+import dev.oialr4j.backend.Pool2dGeometry;
 import dev.oialr4j.tensor.Device;
 import dev.oialr4j.tensor.Shape;
 import dev.oialr4j.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 /**
  * The {@link Backend} SPI on one NVIDIA GPU: tensors live in device memory ({@link DeviceStorage}), GEMMs go
@@ -552,6 +556,611 @@ public final class CudaBackend implements Backend {
         ensureCurrent();
         kernels.sgd(address(param), address(grad), momentum != 0f ? address(buf) : 0L, param.size(), lr, momentum,
                 nesterov, weightDecay, firstStep);
+    }
+
+    // ---- convolution, pooling, batch norm ------------------------------------------------------
+
+    /** Floats of column matrix a convolution chunk may use (128 MiB), which bounds the images per chunk. */
+    private static final long CONV_COLUMN_BUDGET = 32L << 20;
+
+    private static CudaKernels.ConvDims convDims(Conv2dGeometry g) {
+        Conv2dOptions o = g.options();
+        return new CudaKernels.ConvDims(g.inChannels(), g.height(), g.width(), g.kernelH(), g.kernelW(), o.strideH(),
+                o.strideW(), o.padH(), o.padW(), o.dilationH(), o.dilationW(), g.outHeight(), g.outWidth(),
+                g.inPerGroup());
+    }
+
+    private static void convInput(String op, Tensor x, Conv2dGeometry g) {
+        x.requireShape(op + " input", g.inputDims());
+    }
+
+    private static void checkImages(Conv2dGeometry g, int image0, int images, int group) {
+        if (image0 < 0 || images < 1 || image0 + images > g.batch() || group < 0 || group >= g.groups()) {
+            throw new IllegalArgumentException("images [" + image0 + ", " + (image0 + images) + ") of group " + group
+                    + " do not fit a batch of " + g.batch() + " in " + g.groups() + " group(s)");
+        }
+    }
+
+    private static void requireSize(String what, Tensor t, long size) {
+        if (t.size() != size) {
+            throw new IllegalArgumentException(what + " " + t.shape() + " must have " + size + " elements");
+        }
+    }
+
+    @Override
+    public synchronized void im2col(Tensor x, Conv2dGeometry g, int image0, int images, int group, Tensor cols) {
+        convInput("im2col", x, g);
+        checkImages(g, image0, images, group);
+        requireSize("im2col columns", cols, (long) g.patchSize() * images * g.outHeight() * g.outWidth());
+        ensureCurrent();
+        kernels.im2colNchw(address(x), address(cols), convDims(g), image0, images, group);
+    }
+
+    @Override
+    public synchronized void col2im(Tensor cols, Conv2dGeometry g, int image0, int images, int group, Tensor dx) {
+        convInput("col2im", dx, g);
+        checkImages(g, image0, images, group);
+        requireSize("col2im columns", cols, (long) g.patchSize() * images * g.outHeight() * g.outWidth());
+        ensureCurrent();
+        kernels.col2imNchw(address(cols), address(dx), convDims(g), image0, images, group);
+    }
+
+    /** Images per convolution chunk: the whole batch when its column matrix fits the budget. */
+    private static int convChunk(Conv2dGeometry g) {
+        long perImage = (long) g.patchSize() * g.outHeight() * g.outWidth();
+        return (int) Math.max(1, Math.min(g.batch(), CONV_COLUMN_BUDGET / Math.max(1, perImage)));
+    }
+
+    /**
+     * Forward convolution per chunk of images and group: im2col into a (patchSize × nb·OHW) column matrix,
+     * then one strided-batched GEMM whose entry im writes W_g · cols[:, im·OHW ..] straight into image im's
+     * output channels of the group (no scatter).
+     */
+    @Override
+    public synchronized void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dGeometry g, Tensor y) {
+        convInput("conv2d", x, g);
+        w.requireShape("conv2d weight", g.weightDims());
+        y.requireShape("conv2d output", g.outputDims());
+        if (bias != null) {
+            requireSize("conv2d bias", bias, g.outChannels());
+        }
+        ensureCurrent();
+        CudaKernels.ConvDims d = convDims(g);
+        int ohw = g.outHeight() * g.outWidth();
+        int og = g.outPerGroup();
+        int kg = g.patchSize();
+        int nb = convChunk(g);
+        long colBytes = 4L * kg * nb * ohw;
+        long cols = scratch(colBytes);
+        try {
+            for (int i0 = 0; i0 < g.batch(); i0 += nb) {
+                int n = Math.min(nb, g.batch() - i0);
+                for (int grp = 0; grp < g.groups(); grp++) {
+                    kernels.im2colNchw(address(x), cols, d, i0, n, grp);
+                    long yOff = address(y) + 4L * ((long) i0 * g.outChannels() + (long) grp * og) * ohw;
+                    cublas.rowMajorGemmStridedBatched(false, false, og, ohw, kg, 1f,
+                            address(w) + 4L * grp * og * kg, kg, 0L, cols, n * ohw, ohw, 0f, yOff, ohw,
+                            (long) g.outChannels() * ohw, n);
+                }
+            }
+        } finally {
+            releaseScratch(cols, colBytes);
+        }
+        if (bias != null) {
+            kernels.addChannelBias(address(y), address(bias), g.batch(), g.outChannels(), ohw);
+        }
+    }
+
+    /**
+     * Backward per chunk and group: dY of the chunk and group is gathered into an (og × nb·OHW) matrix
+     * (strided copy), then dW_g = dwBeta·dW_g + dY·colsᵀ (first chunk) and += for later chunks, in chunk
+     * order; dcols = W_gᵀ·dY and col2im adds it onto the zeroed dx.
+     */
+    @Override
+    public synchronized void conv2dBackward(Tensor x, Tensor w, Tensor dy, Conv2dGeometry g, Tensor dx, Tensor dw,
+            float dwBeta) {
+        convInput("conv2dBackward", x, g);
+        w.requireShape("conv2d weight", g.weightDims());
+        dy.requireShape("conv2d output gradient", g.outputDims());
+        if (dx != null) {
+            dx.requireShape("conv2d input gradient", g.inputDims());
+        }
+        if (dw != null) {
+            dw.requireShape("conv2d weight gradient", g.weightDims());
+        }
+        ensureCurrent();
+        if (dx == null && dw == null) {
+            return;
+        }
+        CudaKernels.ConvDims d = convDims(g);
+        int ohw = g.outHeight() * g.outWidth();
+        int og = g.outPerGroup();
+        int kg = g.patchSize();
+        int nb = convChunk(g);
+        long colBytes = 4L * kg * nb * ohw;
+        long dyBytes = 4L * og * nb * ohw;
+        long cols = scratch(colBytes);
+        long dyg = scratch(dyBytes);
+        try {
+            if (dx != null) {
+                CudaDriver.memsetD32(address(dx), 0, dx.size(), stream);
+            }
+            for (int i0 = 0; i0 < g.batch(); i0 += nb) {
+                int n = Math.min(nb, g.batch() - i0);
+                for (int grp = 0; grp < g.groups(); grp++) {
+                    // dyg[o, im, p] = dy[i0 + im, grp·og + o, p]
+                    kernels.stridedCopy(address(dy), dyg, ((long) i0 * g.outChannels() + (long) grp * og) * ohw,
+                            new int[] {og, n, ohw}, new long[] {ohw, (long) g.outChannels() * ohw, 1});
+                    long wg = address(w) + 4L * grp * og * kg;
+                    if (dw != null) {
+                        kernels.im2colNchw(address(x), cols, d, i0, n, grp);
+                        cublas.rowMajorGemm(false, true, og, kg, n * ohw, 1f, dyg, n * ohw, cols, n * ohw,
+                                i0 == 0 ? dwBeta : 1f, address(dw) + 4L * grp * og * kg, kg, options.tf32());
+                    }
+                    if (dx != null) {
+                        cublas.rowMajorGemm(true, false, kg, n * ohw, og, 1f, wg, kg, dyg, n * ohw, 0f, cols, n * ohw,
+                                options.tf32());
+                        kernels.col2imNchw(cols, address(dx), d, i0, n, grp);
+                    }
+                }
+            }
+        } finally {
+            releaseScratch(cols, colBytes);
+            releaseScratch(dyg, dyBytes);
+        }
+    }
+
+    @Override
+    public synchronized void maxPool2d(Tensor x, Pool2dGeometry g, Tensor y) {
+        x.requireShape("maxPool2d input", g.inputDims());
+        y.requireShape("maxPool2d output", g.outputDims());
+        ensureCurrent();
+        pool(address(x), address(y), g, 0);
+    }
+
+    @Override
+    public synchronized void maxPool2dBackward(Tensor x, Tensor dy, Pool2dGeometry g, Tensor dx) {
+        x.requireShape("maxPool2d input", g.inputDims());
+        dy.requireShape("maxPool2d output gradient", g.outputDims());
+        dx.requireShape("maxPool2d input gradient", g.inputDims());
+        ensureCurrent();
+        poolBackward(address(x), address(dy), address(dx), g, 0);
+    }
+
+    @Override
+    public synchronized void avgPool2d(Tensor x, Pool2dGeometry g, Tensor y) {
+        x.requireShape("avgPool2d input", g.inputDims());
+        y.requireShape("avgPool2d output", g.outputDims());
+        ensureCurrent();
+        pool(address(x), address(y), g, 1);
+    }
+
+    @Override
+    public synchronized void avgPool2dBackward(Tensor dy, Pool2dGeometry g, Tensor dx) {
+        dy.requireShape("avgPool2d output gradient", g.outputDims());
+        dx.requireShape("avgPool2d input gradient", g.inputDims());
+        ensureCurrent();
+        poolBackward(0L, address(dy), address(dx), g, 1);
+    }
+
+    private void pool(long x, long y, Pool2dGeometry g, int mode) {
+        kernels.pool2d(x, y, g.batch() * g.channels(), g.height(), g.width(), g.kernelH(), g.kernelW(), g.strideH(),
+                g.strideW(), g.padH(), g.padW(), g.outHeight(), g.outWidth(), mode);
+    }
+
+    private void poolBackward(long x, long dy, long dx, Pool2dGeometry g, int mode) {
+        kernels.pool2dBackward(x, dy, dx, g.batch() * g.channels(), g.height(), g.width(), g.kernelH(), g.kernelW(),
+                g.strideH(), g.strideW(), g.padH(), g.padW(), g.outHeight(), g.outWidth(), mode);
+    }
+
+    @Override
+    public synchronized void globalAvgPool(Tensor x, Tensor y) {
+        if (x.rank() != 4) {
+            throw new IllegalArgumentException("globalAvgPool needs an input [N, C, H, W], got " + x.shape());
+        }
+        y.requireShape("globalAvgPool output", x.dim(0), x.dim(1));
+        ensureCurrent();
+        kernels.globalAvgPool(address(x), address(y), x.dim(0) * x.dim(1), x.dim(2) * x.dim(3));
+    }
+
+    @Override
+    public synchronized void globalAvgPoolBackward(Tensor dy, Tensor dx) {
+        if (dx.rank() != 4) {
+            throw new IllegalArgumentException("globalAvgPoolBackward needs dx [N, C, H, W], got " + dx.shape());
+        }
+        dy.requireShape("globalAvgPool output gradient", dx.dim(0), dx.dim(1));
+        ensureCurrent();
+        kernels.globalAvgPoolBackward(address(dy), address(dx), dx.dim(0) * dx.dim(1), dx.dim(2) * dx.dim(3));
+    }
+
+    @Override
+    public synchronized void batchNorm2d(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+            boolean training, float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd) {
+        int c = batchNormChannels("batchNorm2d", x, gamma, beta, runningMean, runningVar, saveMean, saveInvStd);
+        sameShape("batchNorm2d", x, y);
+        if (training && x.dim(0) * x.dim(2) * x.dim(3) < 2) {
+            throw new IllegalArgumentException("batchNorm2d in training mode needs more than one value per channel,"
+                    + " got input " + x.shape());
+        }
+        ensureCurrent();
+        kernels.batchNorm2d(address(x), address(gamma), address(beta), address(runningMean), address(runningVar),
+                training, momentum, eps, address(y), address(saveMean), address(saveInvStd), x.dim(0), c,
+                x.dim(2) * x.dim(3));
+    }
+
+    @Override
+    public synchronized void batchNorm2dBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
+            boolean training, Tensor dx, Tensor dGamma, Tensor dBeta) {
+        int c = batchNormChannels("batchNorm2dBackward", x, gamma, dGamma, dBeta, saveMean, saveInvStd);
+        sameShape("batchNorm2dBackward", x, dy);
+        if (dx != null) {
+            sameShape("batchNorm2dBackward", x, dx);
+        }
+        ensureCurrent();
+        kernels.batchNorm2dBackward(address(x), address(dy), address(gamma), address(saveMean), address(saveInvStd),
+                training, dx == null ? 0L : address(dx), address(dGamma), address(dBeta), x.dim(0), c,
+                x.dim(2) * x.dim(3));
+    }
+
+    private static int batchNormChannels(String op, Tensor x, Tensor... perChannel) {
+        if (x.rank() != 4) {
+            throw new IllegalArgumentException(op + " needs an input [N, C, H, W], got " + x.shape());
+        }
+        int c = x.dim(1);
+        for (Tensor t : perChannel) {
+            if (t.size() != c) {
+                throw new IllegalArgumentException(op + ": per-channel tensor " + t.shape() + " does not match the "
+                        + c + " channels of input " + x.shape());
+            }
+        }
+        return c;
+    }
+
+    // ---- layer norm, attention ----------------------------------------------------------------
+
+    @Override
+    public synchronized void layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor out, Tensor mean,
+            Tensor rstd) {
+        int rows = x.rows();
+        int cols = x.cols();
+        if (gamma.size() != cols || beta.size() != cols) {
+            throw new IllegalArgumentException("layerNorm: gamma " + gamma.shape() + " and beta " + beta.shape()
+                    + " must have " + cols + " elements for input " + x.shape());
+        }
+        sameShape("layerNorm", x, out);
+        rowStats("layerNorm", x, mean, rstd);
+        if (!(eps >= 0f)) {
+            throw new IllegalArgumentException("layerNorm: eps must be >= 0, got " + eps);
+        }
+        ensureCurrent();
+        kernels.layerNormForward(address(x), address(gamma), address(beta), address(out), address(mean),
+                address(rstd), rows, cols, eps);
+    }
+
+    @Override
+    public synchronized void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx,
+            Tensor dGamma, Tensor dBeta) {
+        int rows = x.rows();
+        int cols = x.cols();
+        if (gamma.size() != cols || dGamma.size() != cols || dBeta.size() != cols) {
+            throw new IllegalArgumentException("layerNormBackward: gamma " + gamma.shape() + ", dGamma "
+                    + dGamma.shape() + " and dBeta " + dBeta.shape() + " must have " + cols + " elements for input "
+                    + x.shape());
+        }
+        sameShape("layerNormBackward", x, dy);
+        sameShape("layerNormBackward", x, dx);
+        rowStats("layerNormBackward", x, mean, rstd);
+        ensureCurrent();
+        kernels.layerNormBackward(address(x), address(gamma), address(dy), address(mean), address(rstd), address(dx),
+                rows, cols);
+        kernels.layerNormParamGrads(address(x), address(dy), address(mean), address(rstd), address(dGamma),
+                address(dBeta), rows, cols);
+    }
+
+    private static void rowStats(String op, Tensor x, Tensor mean, Tensor rstd) {
+        if (mean.size() != x.rows() || rstd.size() != x.rows()) {
+            throw new IllegalArgumentException(op + ": mean " + mean.shape() + " and rstd " + rstd.shape()
+                    + " must have one element per row of " + x.shape());
+        }
+    }
+
+    @Override
+    public synchronized void batchedGemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta,
+            Tensor c) {
+        if (a.rank() != 3 || b.rank() != 3 || c.rank() != 3 || a.dim(0) != b.dim(0) || a.dim(0) != c.dim(0)) {
+            throw new IllegalArgumentException("batchedGemm needs 3-D tensors with one batch size, got A "
+                    + a.shape() + ", B " + b.shape() + ", C " + c.shape());
+        }
+        int batch = a.dim(0);
+        int m = transA ? a.dim(2) : a.dim(1);
+        int ka = transA ? a.dim(1) : a.dim(2);
+        int kb = transB ? b.dim(2) : b.dim(1);
+        int n = transB ? b.dim(1) : b.dim(2);
+        if (ka != kb || c.dim(1) != m || c.dim(2) != n) {
+            throw new IllegalArgumentException("batchedGemm shapes do not match: op(A) from " + a.shape()
+                    + (transA ? "ᵀ" : "") + ", op(B) from " + b.shape() + (transB ? "ᵀ" : "") + ", C " + c.shape());
+        }
+        ensureCurrent();
+        if (batch == 0 || m == 0 || n == 0) {
+            return;
+        }
+        cublas.rowMajorGemmStridedBatched(transA, transB, m, n, ka, alpha, address(a), Math.max(1, a.dim(2)),
+                (long) a.dim(1) * a.dim(2), address(b), Math.max(1, b.dim(2)), (long) b.dim(1) * b.dim(2), beta,
+                address(c), Math.max(1, n), (long) m * n, batch);
+    }
+
+    /**
+     * Where the (rows × cols) matrix of attention entry e = sample · heads + head starts and its row stride:
+     * dense per-entry tensors have heads = 1; heads packed side by side in a (batch, tokens, parts · width)
+     * projection have one base per head.
+     */
+    private record Layout(long address, int heads, long sampleStride, long headStride, int ld) {
+        static Layout dense(long address, int rows, int cols) {
+            return new Layout(address, 1, (long) rows * cols, 0, cols);
+        }
+
+        long head(int h) {
+            return address + 4L * h * headStride;
+        }
+    }
+
+    /**
+     * Batched GEMM over the entries of one head: entry b of head h is sample b. With one head per entry
+     * (dense) this is one strided-batched call over all entries.
+     */
+    private void headGemm(boolean ta, boolean tb, int m, int n, int k, float alpha, Layout a, Layout b, float beta,
+            Layout c, int samples, int heads) {
+        for (int h = 0; h < heads; h++) {
+            cublas.rowMajorGemmStridedBatched(ta, tb, m, n, k, alpha, a.head(h), a.ld(), a.sampleStride(), b.head(h),
+                    b.ld(), b.sampleStride(), beta, c.head(h), c.ld(), c.sampleStride(), samples);
+        }
+    }
+
+    /** Scores, masked softmax and the value product for {@code samples · heads} entries. */
+    private void attend(int samples, int heads, int tq, int tk, int dh, int dv, Layout q, Layout k, Layout v,
+            long mask, float scale, long probs, Layout out) {
+        Layout p = new Layout(probs, heads, (long) heads * tq * tk, (long) tq * tk, tk);
+        headGemm(false, true, tq, tk, dh, scale, q, k, 0f, p, samples, heads);
+        kernels.maskedSoftmaxRows(probs, mask, samples * heads * tq, tk, tq);
+        headGemm(false, false, tq, dv, tk, 1f, p, v, 0f, out, samples, heads);
+    }
+
+    private void attendBackward(int samples, int heads, int tq, int tk, int dh, int dv, Layout q, Layout dq, Layout k,
+            Layout dk, Layout v, Layout dvl, long probs, Layout dOut, float scale) {
+        Layout p = new Layout(probs, heads, (long) heads * tq * tk, (long) tq * tk, tk);
+        long bytes = 4L * samples * heads * tq * tk;
+        long ds = scratch(bytes);
+        try {
+            Layout s = new Layout(ds, heads, (long) heads * tq * tk, (long) tq * tk, tk);
+            // dP = dO · Vᵀ, dV = Pᵀ · dO, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = scale·dS·K, dK = scale·dSᵀ·Q
+            headGemm(false, true, tq, tk, dv, 1f, dOut, v, 0f, s, samples, heads);
+            headGemm(true, false, tk, dv, tq, 1f, p, dOut, 0f, dvl, samples, heads);
+            kernels.softmaxBackwardInPlace(probs, ds, samples * heads * tq, tk);
+            headGemm(false, false, tq, dh, tk, scale, s, k, 0f, dq, samples, heads);
+            headGemm(true, false, tk, dh, tq, scale, s, q, 0f, dk, samples, heads);
+        } finally {
+            releaseScratch(ds, bytes);
+        }
+    }
+
+    private static int[] checkAttention(String op, Tensor q, Tensor k, Tensor v) {
+        if (q.rank() != 3 || k.rank() != 3 || v.rank() != 3 || q.dim(0) != k.dim(0) || q.dim(0) != v.dim(0)
+                || q.dim(2) != k.dim(2) || k.dim(1) != v.dim(1)) {
+            throw new IllegalArgumentException(op + ": q " + q.shape() + ", k " + k.shape() + " and v " + v.shape()
+                    + " must be (batch, queries, d), (batch, keys, d) and (batch, keys, dv)");
+        }
+        return new int[] {q.dim(0), q.dim(1), k.dim(1), q.dim(2), v.dim(2)};
+    }
+
+    @Override
+    public synchronized void attention(Tensor q, Tensor k, Tensor v, Tensor mask, float scale, Tensor probs,
+            Tensor out) {
+        int[] d = checkAttention("attention", q, k, v);
+        int batch = d[0], tq = d[1], tk = d[2], dh = d[3], dv = d[4];
+        if (probs.rank() != 3 || probs.dim(0) != batch || probs.dim(1) != tq || probs.dim(2) != tk) {
+            throw new IllegalArgumentException("attention: probs " + probs.shape() + " must be (" + batch + ", " + tq
+                    + ", " + tk + ") for q " + q.shape() + " and k " + k.shape());
+        }
+        if (out.rank() != 3 || out.dim(0) != batch || out.dim(1) != tq || out.dim(2) != dv) {
+            throw new IllegalArgumentException("attention: output " + out.shape() + " must be (" + batch + ", " + tq
+                    + ", " + dv + ") for q " + q.shape() + " and v " + v.shape());
+        }
+        if (mask != null && mask.size() != tq * tk) {
+            throw new IllegalArgumentException("attention: mask " + mask.shape() + " must be (" + tq + ", " + tk
+                    + ") for q " + q.shape() + " and k " + k.shape());
+        }
+        ensureCurrent();
+        if (batch * tq * tk == 0) {
+            return;
+        }
+        attend(batch, 1, tq, tk, dh, dv, Layout.dense(address(q), tq, dh), Layout.dense(address(k), tk, dh),
+                Layout.dense(address(v), tk, dv), mask == null ? 0L : address(mask), scale, address(probs),
+                Layout.dense(address(out), tq, dv));
+    }
+
+    @Override
+    public synchronized void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dOut, float scale,
+            Tensor dq, Tensor dk, Tensor dv) {
+        int[] d = checkAttention("attentionBackward", q, k, v);
+        int batch = d[0], tq = d[1], tk = d[2], dh = d[3], dvd = d[4];
+        if (probs.size() != batch * tq * tk || dOut.size() != batch * tq * dvd || !dq.shape().equals(q.shape())
+                || !dk.shape().equals(k.shape()) || !dv.shape().equals(v.shape())) {
+            throw new IllegalArgumentException("attentionBackward: probs " + probs.shape() + ", dOut " + dOut.shape()
+                    + ", dq " + dq.shape() + ", dk " + dk.shape() + ", dv " + dv.shape() + " do not match q "
+                    + q.shape() + ", k " + k.shape() + ", v " + v.shape());
+        }
+        ensureCurrent();
+        if (batch * tq * tk == 0) {
+            return;
+        }
+        attendBackward(batch, 1, tq, tk, dh, dvd, Layout.dense(address(q), tq, dh), Layout.dense(address(dq), tq, dh),
+                Layout.dense(address(k), tk, dh), Layout.dense(address(dk), tk, dh), Layout.dense(address(v), tk, dvd),
+                Layout.dense(address(dv), tk, dvd), address(probs), Layout.dense(address(dOut), tq, dvd), scale);
+    }
+
+    private static int[] checkPacked(String op, Tensor qkv, int heads) {
+        if (qkv.rank() != 3 || heads < 1 || qkv.dim(2) % (3 * heads) != 0 || qkv.dim(2) == 0) {
+            throw new IllegalArgumentException(op + ": qkv " + qkv.shape() + " is not (batch, tokens, 3 · " + heads
+                    + " · d)");
+        }
+        return new int[] {qkv.dim(0), qkv.dim(1), qkv.dim(2) / (3 * heads)};
+    }
+
+    /** Part {@code part} (0 q, 1 k, 2 v) of a fused (batch, tokens, 3 · heads · d) projection at {@code address}. */
+    private static Layout packed(long address, int heads, int tokens, int d, int part) {
+        int w = heads * d;
+        return new Layout(address + 4L * part * w, heads, (long) tokens * 3 * w, d, 3 * w);
+    }
+
+    @Override
+    public synchronized void multiHeadAttention(Tensor qkv, int heads, Tensor mask, float scale, Tensor probs,
+            Tensor out) {
+        int[] s = checkPacked("multiHeadAttention", qkv, heads);
+        int batch = s[0], t = s[1], d = s[2], w = heads * d;
+        if (probs.rank() != 3 || probs.dim(0) != batch * heads || probs.dim(1) != t || probs.dim(2) != t) {
+            throw new IllegalArgumentException("multiHeadAttention: probs " + probs.shape() + " must be ("
+                    + batch * heads + ", " + t + ", " + t + ") for qkv " + qkv.shape() + " and " + heads + " heads");
+        }
+        if (out.rank() != 3 || out.dim(0) != batch || out.dim(1) != t || out.dim(2) != w) {
+            throw new IllegalArgumentException("multiHeadAttention: output " + out.shape() + " must be (" + batch
+                    + ", " + t + ", " + w + ") for qkv " + qkv.shape());
+        }
+        if (mask != null && mask.size() != t * t) {
+            throw new IllegalArgumentException("multiHeadAttention: mask " + mask.shape() + " must be (" + t + ", "
+                    + t + ") for qkv " + qkv.shape());
+        }
+        ensureCurrent();
+        if (batch * t == 0) {
+            return;
+        }
+        long x = address(qkv);
+        attend(batch, heads, t, t, d, d, packed(x, heads, t, d, 0), packed(x, heads, t, d, 1),
+                packed(x, heads, t, d, 2), mask == null ? 0L : address(mask), scale, address(probs),
+                new Layout(address(out), heads, (long) t * w, d, w));
+    }
+
+    @Override
+    public synchronized void multiHeadAttentionBackward(Tensor qkv, int heads, Tensor probs, Tensor dOut, float scale,
+            Tensor dQkv) {
+        int[] s = checkPacked("multiHeadAttentionBackward", qkv, heads);
+        int batch = s[0], t = s[1], d = s[2], w = heads * d;
+        if (probs.size() != batch * heads * t * t || dOut.size() != batch * t * w
+                || !dQkv.shape().equals(qkv.shape())) {
+            throw new IllegalArgumentException("multiHeadAttentionBackward: probs " + probs.shape() + ", dOut "
+                    + dOut.shape() + " and dQkv " + dQkv.shape() + " do not match qkv " + qkv.shape() + " with "
+                    + heads + " heads");
+        }
+        ensureCurrent();
+        if (batch * t == 0) {
+            return;
+        }
+        long x = address(qkv);
+        long g = address(dQkv);
+        attendBackward(batch, heads, t, t, d, d, packed(x, heads, t, d, 0), packed(g, heads, t, d, 0),
+                packed(x, heads, t, d, 1), packed(g, heads, t, d, 1), packed(x, heads, t, d, 2),
+                packed(g, heads, t, d, 2), address(probs), new Layout(address(dOut), heads, (long) t * w, d, w), scale);
+    }
+
+    @Override
+    public synchronized void permute(Tensor x, int[] perm, Tensor out) {
+        int r = x.rank();
+        if (perm.length != r) {
+            throw new IllegalArgumentException("permute: " + perm.length + " axes given for input " + x.shape());
+        }
+        int[] xd = x.dims();
+        boolean[] seen = new boolean[r];
+        int[] od = new int[r];
+        for (int i = 0; i < r; i++) {
+            if (perm[i] < 0 || perm[i] >= r || seen[perm[i]]) {
+                throw new IllegalArgumentException("permute: " + Arrays.toString(perm) + " is not a permutation of "
+                        + r + " axes (input " + x.shape() + ")");
+            }
+            seen[perm[i]] = true;
+            od[i] = xd[perm[i]];
+        }
+        if (!Arrays.equals(od, out.dims())) {
+            throw new IllegalArgumentException("permute: output " + out.shape() + " must be " + Arrays.toString(od)
+                    + " for input " + x.shape() + " and axes " + Arrays.toString(perm));
+        }
+        ensureCurrent();
+        if (x.size() == 0) {
+            return;
+        }
+        long[] xStride = new long[r];
+        long s = 1;
+        for (int i = r - 1; i >= 0; i--) {
+            xStride[i] = s;
+            s *= xd[i];
+        }
+        // Merge neighbouring output axes that stay neighbours in x, so any rank that collapses to six
+        // axes or fewer runs as one strided copy.
+        int[] dims = new int[r];
+        long[] st = new long[r];
+        int m = 0;
+        for (int i = 0; i < r; i++) {
+            long stride = xStride[perm[i]];
+            if (m > 0 && st[m - 1] == stride * od[i]) {
+                dims[m - 1] *= od[i];
+                st[m - 1] = stride;
+            } else {
+                dims[m] = od[i];
+                st[m] = stride;
+                m++;
+            }
+        }
+        if (m > 6) {
+            throw new IllegalArgumentException("permute on the GPU handles up to 6 non-mergeable axes, got " + m
+                    + " for " + x.shape() + " and axes " + Arrays.toString(perm));
+        }
+        kernels.stridedCopy(address(x), address(out), 0L, Arrays.copyOf(dims, m), Arrays.copyOf(st, m));
+    }
+
+    private static void checkNarrow(String op, Tensor big, int start, Tensor small) {
+        if (big.rank() != 3 || small.rank() != 3 || big.dim(0) != small.dim(0) || big.dim(2) != small.dim(2)
+                || start < 0 || start + small.dim(1) > big.dim(1)) {
+            throw new IllegalArgumentException(op + ": a slice " + small.shape() + " starting at token " + start
+                    + " does not fit " + big.shape() + " (both must be 3-D with equal outer and inner sizes)");
+        }
+    }
+
+    @Override
+    public synchronized void narrow(Tensor x, int start, Tensor out) {
+        checkNarrow("narrow", x, start, out);
+        ensureCurrent();
+        if (out.size() == 0) {
+            return;
+        }
+        int n = x.dim(1);
+        int inner = x.dim(2);
+        kernels.stridedCopy(address(x), address(out), (long) start * inner, new int[] {x.dim(0), out.dim(1) * inner},
+                new long[] {(long) n * inner, 1});
+    }
+
+    @Override
+    public synchronized void addNarrowed(Tensor src, int start, Tensor dst) {
+        checkNarrow("addNarrowed", dst, start, src);
+        ensureCurrent();
+        kernels.addNarrowed(address(src), address(dst), dst.dim(0), dst.dim(1), src.dim(1), dst.dim(2), start);
+    }
+
+    @Override
+    public synchronized void dropPathMask(float p, long seed, Tensor mask) {
+        if (!(p >= 0f && p < 1f)) {
+            throw new IllegalArgumentException("drop-path probability must be in [0, 1), got " + p);
+        }
+        ensureCurrent();
+        kernels.dropPathMask(p, seed, 1f / (1f - p), address(mask), mask.size());
+    }
+
+    @Override
+    public synchronized void scaleSamples(Tensor x, Tensor scale, Tensor out) {
+        if (x.rank() < 1 || scale.size() != x.dim(0) || out.size() != x.size()) {
+            throw new IllegalArgumentException("scaleSamples: scale " + scale.shape() + " needs one element per sample"
+                    + " of " + x.shape() + ", and output " + out.shape() + " the input's size");
+        }
+        ensureCurrent();
+        int samples = x.dim(0);
+        kernels.scaleSamples(address(x), address(scale), address(out), samples, samples == 0 ? 0 : x.size() / samples);
     }
 
     // ---- checks and lifetime ------------------------------------------------------------------

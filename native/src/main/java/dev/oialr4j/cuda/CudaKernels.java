@@ -308,4 +308,130 @@ public final class CudaKernels {
                 .i32(outH).i32(outW);
         elementwise("col2im", (long) channels * height * width);
     }
+
+    // ---- spatial.cu -----------------------------------------------------------------------------
+
+    /** Sizes of one convolution, as the spatial kernels take them. */
+    record ConvDims(int inChannels, int height, int width, int kh, int kw, int strideH, int strideW, int padH,
+            int padW, int dilH, int dilW, int outH, int outW, int inPerGroup) {
+    }
+
+    private KernelArgs convArgs(long in, long out, ConvDims d, int image0, int images, int group) {
+        return args().ptr(in).ptr(out).i32(d.inChannels()).i32(d.height()).i32(d.width()).i32(d.kh()).i32(d.kw())
+                .i32(d.strideH()).i32(d.strideW()).i32(d.padH()).i32(d.padW()).i32(d.dilH()).i32(d.dilW())
+                .i32(d.outH()).i32(d.outW()).i32(image0).i32(images).i32(group).i32(d.inPerGroup());
+    }
+
+    /** The SPI's im2col: the column matrix of images [image0, image0 + images) and one group. */
+    public synchronized void im2colNchw(long x, long cols, ConvDims d, int image0, int images, int group) {
+        convArgs(x, cols, d, image0, images, group);
+        elementwise("im2col_nchw", (long) d.inPerGroup() * d.kh() * d.kw() * images * d.outH() * d.outW());
+    }
+
+    /** The SPI's col2im: adds the column matrix back onto dx. */
+    public synchronized void col2imNchw(long cols, long dx, ConvDims d, int image0, int images, int group) {
+        convArgs(cols, dx, d, image0, images, group);
+        elementwise("col2im_nchw", (long) images * d.inPerGroup() * d.height() * d.width());
+    }
+
+    public synchronized void addChannelBias(long y, long bias, int n, int channels, int hw) {
+        args().ptr(y).ptr(bias).i32(n).i32(channels).i32(hw);
+        elementwise("add_channel_bias", (long) n * channels * hw);
+    }
+
+    /** mode 0 max, 1 average. */
+    public synchronized void pool2d(long x, long y, int planes, int h, int w, int kh, int kw, int sh, int sw, int ph,
+            int pw, int oh, int ow, int mode) {
+        args().ptr(x).ptr(y).i32(planes).i32(h).i32(w).i32(kh).i32(kw).i32(sh).i32(sw).i32(ph).i32(pw).i32(oh).i32(ow)
+                .i32(mode);
+        elementwise("pool2d_forward", (long) planes * oh * ow);
+    }
+
+    /** mode 0 max ({@code x} needed), 1 average ({@code x} may be 0). */
+    public synchronized void pool2dBackward(long x, long dy, long dx, int planes, int h, int w, int kh, int kw, int sh,
+            int sw, int ph, int pw, int oh, int ow, int mode) {
+        args().ptr(x).ptr(dy).ptr(dx).i32(planes).i32(h).i32(w).i32(kh).i32(kw).i32(sh).i32(sw).i32(ph).i32(pw)
+                .i32(oh).i32(ow).i32(mode);
+        elementwise("pool2d_backward", (long) planes * h * w);
+    }
+
+    public synchronized void globalAvgPool(long x, long y, int planes, int hw) {
+        args().ptr(x).ptr(y).i32(planes).i32(hw);
+        perRow("global_avg_pool", planes);
+    }
+
+    public synchronized void globalAvgPoolBackward(long dy, long dx, int planes, int hw) {
+        args().ptr(dy).ptr(dx).i32(planes).i32(hw);
+        elementwise("global_avg_pool_backward", (long) planes * hw);
+    }
+
+    public synchronized void batchNorm2d(long x, long gamma, long beta, long runMean, long runVar, boolean training,
+            float momentum, float eps, long y, long saveMean, long saveInvStd, int n, int channels, int hw) {
+        args().ptr(x).ptr(gamma).ptr(beta).ptr(runMean).ptr(runVar).i32(training ? 1 : 0).f32(momentum).f32(eps)
+                .ptr(y).ptr(saveMean).ptr(saveInvStd).i32(n).i32(channels).i32(hw);
+        perRow("batchnorm2d_forward", channels);
+    }
+
+    public synchronized void batchNorm2dBackward(long x, long dy, long gamma, long saveMean, long saveInvStd,
+            boolean training, long dx, long dGamma, long dBeta, int n, int channels, int hw) {
+        args().ptr(x).ptr(dy).ptr(gamma).ptr(saveMean).ptr(saveInvStd).i32(training ? 1 : 0).ptr(dx).ptr(dGamma)
+                .ptr(dBeta).i32(n).i32(channels).i32(hw);
+        perRow("batchnorm2d_backward", channels);
+    }
+
+    // ---- transformer.cu -------------------------------------------------------------------------
+
+    /** In place: x += mask row (r % queries) (mask may be 0), then softmax per row. */
+    public synchronized void maskedSoftmaxRows(long x, long mask, int rows, int cols, int queries) {
+        args().ptr(x).ptr(mask).i32(rows).i32(cols).i32(Math.max(1, queries));
+        perRow("masked_softmax_rows", rows);
+    }
+
+    /** In place: g = (g - rowsum(p ⊙ g)) ⊙ p. */
+    public synchronized void softmaxBackwardInPlace(long p, long g, int rows, int cols) {
+        args().ptr(p).ptr(g).i32(rows).i32(cols);
+        perRow("softmax_backward_inplace", rows);
+    }
+
+    /**
+     * out (contiguous, shape {@code dims}, at most 6 axes) = in[base + Σ idx_i · strides_i], offsets and strides
+     * in elements.
+     */
+    public synchronized void stridedCopy(long in, long out, long base, int[] dims, long[] strides) {
+        if (dims.length > 6 || strides.length != dims.length) {
+            throw new IllegalArgumentException("stridedCopy takes at most 6 axes with one stride each, got "
+                    + dims.length + " axes and " + strides.length + " strides");
+        }
+        int[] d = {1, 1, 1, 1, 1, 1};
+        long[] s = new long[6];
+        long total = 1;
+        for (int i = 0; i < dims.length; i++) {
+            d[6 - dims.length + i] = dims[i];
+            s[6 - dims.length + i] = strides[i];
+            total *= dims[i];
+        }
+        KernelArgs a = args().ptr(in).ptr(out).i64(base);
+        for (int v : d) {
+            a.i32(v);
+        }
+        for (long v : s) {
+            a.i64(v);
+        }
+        elementwise("strided_copy", total);
+    }
+
+    public synchronized void addNarrowed(long src, long dst, int outer, int n, int len, int inner, int start) {
+        args().ptr(src).ptr(dst).i32(outer).i32(n).i32(len).i32(inner).i32(start);
+        elementwise("add_narrowed", (long) outer * len * inner);
+    }
+
+    public synchronized void dropPathMask(float p, long seed, float keep, long mask, int n) {
+        args().f32(p).i64(seed).f32(keep).ptr(mask).i32(n);
+        elementwise("drop_path_mask", n);
+    }
+
+    public synchronized void scaleSamples(long x, long scale, long out, int samples, int per) {
+        args().ptr(x).ptr(scale).ptr(out).i32(samples).i32(per);
+        elementwise("scale_samples", (long) samples * per);
+    }
 }

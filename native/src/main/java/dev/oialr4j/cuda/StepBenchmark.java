@@ -6,10 +6,12 @@ import dev.oialr4j.autograd.Tape;
 import dev.oialr4j.autograd.Variable;
 import dev.oialr4j.backend.Backend;
 import dev.oialr4j.backend.Backends;
+import dev.oialr4j.lowrank.LowRankConv2d;
 import dev.oialr4j.lowrank.LowRankLinear;
-import dev.oialr4j.nn.Linear;
+import dev.oialr4j.nn.Conv2d;
 import dev.oialr4j.nn.Module;
 import dev.oialr4j.nn.models.Mlp;
+import dev.oialr4j.nn.models.Models;
 import dev.oialr4j.oialr.Oialr;
 import dev.oialr4j.oialr.OialrConfig;
 import dev.oialr4j.optim.AdamW;
@@ -53,7 +55,11 @@ public final class StepBenchmark {
     static {
         MODELS.put("mlp", new ModelSpec(() -> Mlp.builder().inputs(784).hidden(1024, 1024, 1024).outputs(10)
                 .dropout(0.2f).seed(0).build(), new int[] {784}, 10));
-        // MODELS.put("vit-small", new ModelSpec(() -> VisionTransformer.small(...), new int[] {3, 32, 32}, 10));
+        // CIFAR-10-shaped inputs (3 × 32 × 32): vit-small has 8 × 8 patches of 4 plus the class token.
+        MODELS.put("resnet20", new ModelSpec(() -> Models.byName("resnet20", new int[] {3, 32, 32}, 10, 0),
+                new int[] {3, 32, 32}, 10));
+        MODELS.put("vit-small", new ModelSpec(() -> Models.byName("vit-small", new int[] {3, 32, 32}, 10, 0),
+                new int[] {3, 32, 32}, 10));
     }
 
     private StepBenchmark() {
@@ -156,18 +162,25 @@ public final class StepBenchmark {
             collectNanos / 1e6 / steps};
     }
 
-    /** Replaces OIALR's default selection of Linear layers by LowRankLinear with random factors. */
+    /**
+     * Replaces OIALR's default selection of Linear and Conv2d layers by LowRankLinear / LowRankConv2d with
+     * random factors.
+     */
     static void convert(Module net, double fraction) {
         SplittableRandom rng = new SplittableRandom(2);
         List<Oialr.Candidate> chosen = new ArrayList<>(Oialr.select(net, OialrConfig.builder().build()));
         for (Oialr.Candidate c : chosen) {
-            Linear dense = c.layer();
-            int m = dense.outFeatures();
-            int n = dense.inFeatures();
+            int m = c.rows();
+            int n = c.cols();
             int k = Math.max(1, (int) Math.round(fraction * Math.min(m, n)));
-            LowRankLinear lr = new LowRankLinear(gaussian(rng, 1 / Math.sqrt(m), m, k), diagonal(rng, k),
-                    gaussian(rng, 1 / Math.sqrt(n), n, k), dense.bias());
-            c.parent().replaceChild(c.childName(), lr);
+            Tensor u = gaussian(rng, 1 / Math.sqrt(m), m, k);
+            Tensor s = diagonal(rng, k);
+            Tensor v = gaussian(rng, 1 / Math.sqrt(n), n, k);
+            Module low = c.layer() instanceof Conv2d conv
+                    ? new LowRankConv2d(u, s, v, c.bias(), conv.inChannels(), conv.kernelH(), conv.kernelW(),
+                            conv.options())
+                    : new LowRankLinear(u, s, v, c.bias());
+            c.parent().replaceChild(c.childName(), low);
         }
     }
 
