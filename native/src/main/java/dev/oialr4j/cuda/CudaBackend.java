@@ -560,8 +560,11 @@ public final class CudaBackend implements Backend {
 
     // ---- convolution, pooling, batch norm ------------------------------------------------------
 
-    /** Floats of column matrix a convolution chunk may use (128 MiB), which bounds the images per chunk. */
-    private static final long CONV_COLUMN_BUDGET = 32L << 20;
+    /**
+     * Floats of column matrix a convolution chunk may use (128 MiB), which bounds the images per chunk. Not
+     * final so that the stand-in tests can force several chunks on small shapes.
+     */
+    static long convColumnBudget = 32L << 20;
 
     private static CudaKernels.ConvDims convDims(Conv2dGeometry g) {
         Conv2dOptions o = g.options();
@@ -608,7 +611,7 @@ public final class CudaBackend implements Backend {
     /** Images per convolution chunk: the whole batch when its column matrix fits the budget. */
     private static int convChunk(Conv2dGeometry g) {
         long perImage = (long) g.patchSize() * g.outHeight() * g.outWidth();
-        return (int) Math.max(1, Math.min(g.batch(), CONV_COLUMN_BUDGET / Math.max(1, perImage)));
+        return (int) Math.max(1, Math.min(g.batch(), convColumnBudget / Math.max(1, perImage)));
     }
 
     /**

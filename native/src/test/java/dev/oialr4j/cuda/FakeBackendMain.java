@@ -3,7 +3,11 @@ package dev.oialr4j.cuda;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import dev.oialr4j.backend.Backend;
+import dev.oialr4j.backend.Conv2dGeometry;
+import dev.oialr4j.backend.Conv2dOptions;
 import dev.oialr4j.backend.CpuBackend;
+import dev.oialr4j.backend.Pool2dGeometry;
 import dev.oialr4j.linalg.Svd;
 import dev.oialr4j.tensor.Device;
 import dev.oialr4j.tensor.Tensor;
@@ -297,6 +301,7 @@ public final class FakeBackendMain {
                         : e.getMessage();
             }
         });
+        spiOpChecks(cpu, cuda);
         check("close-frees-everything", () -> {
             Tensor keep = cuda.zeros(100);
             cuda.close();
@@ -442,6 +447,269 @@ public final class FakeBackendMain {
         Tensor gc = cuda.fromHost(c, m, n);
         cuda.gemm(ta, tb, alpha, cuda.fromHost(a, ad), cuda.fromHost(b, bd), beta, gc);
         return close(cc.data(), cuda.toHost(gc), 1e-5);
+    }
+
+    /** Names of the checks of {@link #spiOpChecks}, in order (FakeDriverTest expects them). */
+    static final List<String> SPI_OP_CHECKS = List.of("im2col-col2im", "conv2d-chunks-groups", "conv2d-1x1-no-bias",
+            "max-avg-global-pool", "batch-norm-train-eval", "layer-norm", "batched-gemm", "attention-masked",
+            "multi-head-attention", "permute-narrow", "drop-path-scale-samples");
+
+    /** A host tensor and the same values on the device. */
+    private record Pair(Tensor host, Tensor dev) {
+        static Pair random(CudaBackend cuda, int... dims) {
+            int n = 1;
+            for (int d : dims) {
+                n *= d;
+            }
+            float[] a = FakeBackendMain.random(n);
+            return new Pair(Tensor.of(a.clone(), dims), cuda.fromHost(a, dims));
+        }
+
+        static Pair zeros(CudaBackend cuda, int... dims) {
+            return new Pair(Tensor.zeros(dims), cuda.zeros(dims));
+        }
+    }
+
+    private static String first(String... errors) {
+        for (String e : errors) {
+            if (e != null) {
+                return e;
+            }
+        }
+        return null;
+    }
+
+    private static String closeTo(String what, Pair p, CudaBackend cuda, double rel) {
+        String e = close(p.host().data(), cuda.toHost(p.dev()), rel);
+        return e == null ? null : what + ": " + e;
+    }
+
+    private static String sameAs(String what, Pair p, CudaBackend cuda) {
+        String e = same(p.host().data(), cuda.toHost(p.dev()));
+        return e == null ? null : what + ": " + e;
+    }
+
+    /**
+     * Every Backend op of the convolution and transformer blocks, on the stand-in kernels and cuBLAS, against
+     * CpuBackend on fresh random inputs: checks the backend's launch arguments, strides, chunking and GEMM
+     * layouts (the kernels themselves are checked on a GPU by CudaKernelsGpuTest). Copies and pooling are
+     * compared bit for bit; sums to 1e-5 of the largest value.
+     */
+    private static void spiOpChecks(CpuBackend cpu, CudaBackend cuda) {
+        check("im2col-col2im", () -> {
+            Conv2dGeometry g = Conv2dGeometry.of(new int[] {3, 4, 6, 5}, new int[] {6, 2, 3, 2},
+                    new Conv2dOptions(2, 1, 1, 1, 1, 2, 2));
+            Pair x = Pair.random(cuda, g.inputDims());
+            int cols = g.patchSize() * 2 * g.outHeight() * g.outWidth();
+            Pair c = Pair.zeros(cuda, cols);
+            cpu.im2col(x.host(), g, 1, 2, 1, c.host());
+            cuda.im2col(x.dev(), g, 1, 2, 1, c.dev());
+            Pair back = Pair.random(cuda, g.inputDims());
+            Pair src = Pair.random(cuda, cols);
+            cpu.col2im(src.host(), g, 1, 2, 1, back.host());
+            cuda.col2im(src.dev(), g, 1, 2, 1, back.dev());
+            return first(sameAs("im2col", c, cuda), closeTo("col2im", back, cuda, 1e-6));
+        });
+        check("conv2d-chunks-groups", () -> {
+            long budget = CudaBackend.convColumnBudget;
+            CudaBackend.convColumnBudget = 200; // forces chunks of one or two images
+            try {
+                return conv(cpu, cuda, new int[] {5, 4, 7, 6}, new int[] {6, 2, 3, 3}, new Conv2dOptions(2, 1, 1, 2, 1, 2, 2),
+                        true, 0.5f);
+            } finally {
+                CudaBackend.convColumnBudget = budget;
+            }
+        });
+        check("conv2d-1x1-no-bias", () -> conv(cpu, cuda, new int[] {4, 5, 4, 4}, new int[] {3, 5, 1, 1},
+                Conv2dOptions.of(1, 0, 1, 1), false, 0f));
+        check("max-avg-global-pool", () -> {
+            Pool2dGeometry g = Pool2dGeometry.of(new int[] {2, 3, 7, 6}, 3, 2, 1);
+            Pair x = Pair.random(cuda, g.inputDims());
+            // Ties: a repeated value in every plane, so the first-maximum rule matters.
+            float[] hx = cuda.toHost(x.dev());
+            for (int p = 0; p < 6; p++) {
+                hx[p * 42 + 1] = hx[p * 42] = 3f;
+            }
+            x = new Pair(Tensor.of(hx.clone(), g.inputDims()), cuda.fromHost(hx, g.inputDims()));
+            Pair dy = Pair.random(cuda, g.outputDims());
+            Pair mp = Pair.zeros(cuda, g.outputDims());
+            Pair ap = Pair.zeros(cuda, g.outputDims());
+            Pair mdx = Pair.random(cuda, g.inputDims());
+            Pair adx = Pair.random(cuda, g.inputDims());
+            cpu.maxPool2d(x.host(), g, mp.host());
+            cuda.maxPool2d(x.dev(), g, mp.dev());
+            cpu.maxPool2dBackward(x.host(), dy.host(), g, mdx.host());
+            cuda.maxPool2dBackward(x.dev(), dy.dev(), g, mdx.dev());
+            cpu.avgPool2d(x.host(), g, ap.host());
+            cuda.avgPool2d(x.dev(), g, ap.dev());
+            cpu.avgPool2dBackward(dy.host(), g, adx.host());
+            cuda.avgPool2dBackward(dy.dev(), g, adx.dev());
+            Pair gp = Pair.zeros(cuda, 2, 3);
+            cpu.globalAvgPool(x.host(), gp.host());
+            cuda.globalAvgPool(x.dev(), gp.dev());
+            Pair gdy = Pair.random(cuda, 2, 3);
+            Pair gdx = Pair.random(cuda, g.inputDims());
+            cpu.globalAvgPoolBackward(gdy.host(), gdx.host());
+            cuda.globalAvgPoolBackward(gdy.dev(), gdx.dev());
+            return first(sameAs("maxPool", mp, cuda), sameAs("maxPool dx", mdx, cuda), closeTo("avgPool", ap, cuda, 1e-6),
+                    closeTo("avgPool dx", adx, cuda, 1e-6), closeTo("globalAvgPool", gp, cuda, 1e-6),
+                    sameAs("globalAvgPool dx", gdx, cuda));
+        });
+        check("batch-norm-train-eval", () -> {
+            int[] dims = {4, 3, 5, 6};
+            Pair x = Pair.random(cuda, dims);
+            Pair gamma = Pair.random(cuda, 3);
+            Pair beta = Pair.random(cuda, 3);
+            Pair rm = Pair.random(cuda, 3);
+            Pair rv = new Pair(Tensor.of(new float[] {0.5f, 1f, 2f}, 3), cuda.fromHost(new float[] {0.5f, 1f, 2f}, 3));
+            String err = null;
+            for (boolean training : new boolean[] {true, false}) {
+                Pair y = Pair.zeros(cuda, dims);
+                Pair sm = Pair.zeros(cuda, 3);
+                Pair si = Pair.zeros(cuda, 3);
+                cpu.batchNorm2d(x.host(), gamma.host(), beta.host(), rm.host(), rv.host(), training, 0.1f, 1e-5f, y.host(),
+                        sm.host(), si.host());
+                cuda.batchNorm2d(x.dev(), gamma.dev(), beta.dev(), rm.dev(), rv.dev(), training, 0.1f, 1e-5f, y.dev(),
+                        sm.dev(), si.dev());
+                Pair dy = Pair.random(cuda, dims);
+                Pair dx = Pair.zeros(cuda, dims);
+                Pair dg = Pair.zeros(cuda, 3);
+                Pair db = Pair.zeros(cuda, 3);
+                cpu.batchNorm2dBackward(x.host(), dy.host(), gamma.host(), sm.host(), si.host(), training, dx.host(),
+                        dg.host(), db.host());
+                cuda.batchNorm2dBackward(x.dev(), dy.dev(), gamma.dev(), sm.dev(), si.dev(), training, dx.dev(), dg.dev(),
+                        db.dev());
+                String mode = training ? "training " : "evaluation ";
+                err = first(err, closeTo(mode + "y", y, cuda, 1e-5), closeTo(mode + "running mean", rm, cuda, 1e-6),
+                        closeTo(mode + "running var", rv, cuda, 1e-6), closeTo(mode + "dx", dx, cuda, 1e-5),
+                        closeTo(mode + "dgamma", dg, cuda, 1e-5), closeTo(mode + "dbeta", db, cuda, 1e-5));
+            }
+            return err;
+        });
+        check("layer-norm", () -> {
+            Pair x = Pair.random(cuda, 7, 19);
+            Pair gamma = Pair.random(cuda, 19);
+            Pair beta = Pair.random(cuda, 19);
+            Pair y = Pair.zeros(cuda, 7, 19);
+            Pair mean = Pair.zeros(cuda, 7);
+            Pair rstd = Pair.zeros(cuda, 7);
+            cpu.layerNorm(x.host(), gamma.host(), beta.host(), 1e-5f, y.host(), mean.host(), rstd.host());
+            cuda.layerNorm(x.dev(), gamma.dev(), beta.dev(), 1e-5f, y.dev(), mean.dev(), rstd.dev());
+            Pair dy = Pair.random(cuda, 7, 19);
+            Pair dx = Pair.zeros(cuda, 7, 19);
+            Pair dg = Pair.zeros(cuda, 19);
+            Pair db = Pair.zeros(cuda, 19);
+            cpu.layerNormBackward(x.host(), gamma.host(), mean.host(), rstd.host(), dy.host(), dx.host(), dg.host(),
+                    db.host());
+            cuda.layerNormBackward(x.dev(), gamma.dev(), mean.dev(), rstd.dev(), dy.dev(), dx.dev(), dg.dev(), db.dev());
+            return first(closeTo("y", y, cuda, 1e-5), closeTo("mean", mean, cuda, 1e-6), closeTo("rstd", rstd, cuda, 1e-5),
+                    closeTo("dx", dx, cuda, 1e-5), closeTo("dgamma", dg, cuda, 1e-5), closeTo("dbeta", db, cuda, 1e-5));
+        });
+        check("batched-gemm", () -> {
+            String err = null;
+            for (boolean ta : new boolean[] {false, true}) {
+                for (boolean tb : new boolean[] {false, true}) {
+                    Pair a = ta ? Pair.random(cuda, 3, 5, 4) : Pair.random(cuda, 3, 4, 5);
+                    Pair b = tb ? Pair.random(cuda, 3, 6, 5) : Pair.random(cuda, 3, 5, 6);
+                    Pair c = Pair.random(cuda, 3, 4, 6);
+                    cpu.batchedGemm(ta, tb, 0.75f, a.host(), b.host(), 0.5f, c.host());
+                    cuda.batchedGemm(ta, tb, 0.75f, a.dev(), b.dev(), 0.5f, c.dev());
+                    err = first(err, closeTo("op " + ta + "/" + tb, c, cuda, 1e-5));
+                }
+            }
+            return err;
+        });
+        check("attention-masked", () -> {
+            int batch = 3, tq = 5, tk = 6, dh = 4, dv = 3;
+            float[] m = new float[tq * tk];
+            for (int i = 0; i < tq; i++) {
+                for (int j = 0; j < tk; j++) {
+                    m[i * tk + j] = j > i + 1 ? Float.NEGATIVE_INFINITY : (i + j) * 0.1f;
+                }
+            }
+            Pair mask = new Pair(Tensor.of(m.clone(), tq, tk), cuda.fromHost(m, tq, tk));
+            Pair q = Pair.random(cuda, batch, tq, dh);
+            Pair k = Pair.random(cuda, batch, tk, dh);
+            Pair v = Pair.random(cuda, batch, tk, dv);
+            Pair probs = Pair.zeros(cuda, batch, tq, tk);
+            Pair out = Pair.zeros(cuda, batch, tq, dv);
+            cpu.attention(q.host(), k.host(), v.host(), mask.host(), 0.5f, probs.host(), out.host());
+            cuda.attention(q.dev(), k.dev(), v.dev(), mask.dev(), 0.5f, probs.dev(), out.dev());
+            Pair dOut = Pair.random(cuda, batch, tq, dv);
+            Pair dq = Pair.zeros(cuda, batch, tq, dh);
+            Pair dk = Pair.zeros(cuda, batch, tk, dh);
+            Pair dvv = Pair.zeros(cuda, batch, tk, dv);
+            cpu.attentionBackward(q.host(), k.host(), v.host(), probs.host(), dOut.host(), 0.5f, dq.host(), dk.host(),
+                    dvv.host());
+            cuda.attentionBackward(q.dev(), k.dev(), v.dev(), probs.dev(), dOut.dev(), 0.5f, dq.dev(), dk.dev(), dvv.dev());
+            return first(closeTo("probs", probs, cuda, 1e-5), closeTo("out", out, cuda, 1e-5), closeTo("dq", dq, cuda, 1e-5),
+                    closeTo("dk", dk, cuda, 1e-5), closeTo("dv", dvv, cuda, 1e-5));
+        });
+        check("multi-head-attention", () -> {
+            int batch = 2, t = 5, heads = 3, d = 4;
+            Pair qkv = Pair.random(cuda, batch, t, 3 * heads * d);
+            Pair probs = Pair.zeros(cuda, batch * heads, t, t);
+            Pair out = Pair.zeros(cuda, batch, t, heads * d);
+            cpu.multiHeadAttention(qkv.host(), heads, null, 0.5f, probs.host(), out.host());
+            cuda.multiHeadAttention(qkv.dev(), heads, null, 0.5f, probs.dev(), out.dev());
+            Pair dOut = Pair.random(cuda, batch, t, heads * d);
+            Pair dQkv = Pair.random(cuda, batch, t, 3 * heads * d);
+            cpu.multiHeadAttentionBackward(qkv.host(), heads, probs.host(), dOut.host(), 0.5f, dQkv.host());
+            cuda.multiHeadAttentionBackward(qkv.dev(), heads, probs.dev(), dOut.dev(), 0.5f, dQkv.dev());
+            return first(closeTo("probs", probs, cuda, 1e-5), closeTo("out", out, cuda, 1e-5),
+                    closeTo("dQkv", dQkv, cuda, 1e-5));
+        });
+        check("permute-narrow", () -> {
+            Pair x = Pair.random(cuda, 2, 3, 4, 5);
+            Pair p1 = Pair.zeros(cuda, 2, 4, 3, 5);
+            cpu.permute(x.host(), new int[] {0, 2, 1, 3}, p1.host());
+            cuda.permute(x.dev(), new int[] {0, 2, 1, 3}, p1.dev());
+            Pair p2 = Pair.zeros(cuda, 5, 2, 3, 4);
+            cpu.permute(x.host(), new int[] {3, 0, 1, 2}, p2.host());
+            cuda.permute(x.dev(), new int[] {3, 0, 1, 2}, p2.dev());
+            Pair y = Pair.random(cuda, 3, 7, 4);
+            Pair slice = Pair.zeros(cuda, 3, 2, 4);
+            cpu.narrow(y.host(), 4, slice.host());
+            cuda.narrow(y.dev(), 4, slice.dev());
+            Pair src = Pair.random(cuda, 3, 2, 4);
+            cpu.addNarrowed(src.host(), 5, y.host());
+            cuda.addNarrowed(src.dev(), 5, y.dev());
+            return first(sameAs("permute 0213", p1, cuda), sameAs("permute 3012", p2, cuda), sameAs("narrow", slice, cuda),
+                    sameAs("addNarrowed", y, cuda));
+        });
+        check("drop-path-scale-samples", () -> {
+            long seed = RNG.nextLong();
+            Pair mask = Pair.zeros(cuda, 257);
+            cpu.dropPathMask(0.3f, seed, mask.host());
+            cuda.dropPathMask(0.3f, seed, mask.dev());
+            Pair x = Pair.random(cuda, 257, 3, 2);
+            Pair out = Pair.zeros(cuda, 257, 3, 2);
+            Pair maskCopy = new Pair(mask.host(), cuda.fromHost(mask.host().data().clone(), 257));
+            cpu.scaleSamples(x.host(), maskCopy.host(), out.host());
+            cuda.scaleSamples(x.dev(), maskCopy.dev(), out.dev());
+            return first(sameAs("mask", mask, cuda), sameAs("scaled", out, cuda));
+        });
+    }
+
+    private static String conv(CpuBackend cpu, CudaBackend cuda, int[] xd, int[] wd, Conv2dOptions o, boolean bias,
+            float dwBeta) {
+        Conv2dGeometry g = Conv2dGeometry.of(xd, wd, o);
+        Pair x = Pair.random(cuda, g.inputDims());
+        Pair w = Pair.random(cuda, g.weightDims());
+        Pair b = bias ? Pair.random(cuda, g.outChannels()) : null;
+        Pair y = Pair.zeros(cuda, g.outputDims());
+        cpu.conv2d(x.host(), w.host(), b == null ? null : b.host(), g, y.host());
+        cuda.conv2d(x.dev(), w.dev(), b == null ? null : b.dev(), g, y.dev());
+        Pair dy = Pair.random(cuda, g.outputDims());
+        Pair dx = Pair.random(cuda, g.inputDims());
+        Pair dw = Pair.random(cuda, g.weightDims());
+        cpu.conv2dBackward(x.host(), w.host(), dy.host(), g, dx.host(), dw.host(), dwBeta);
+        cuda.conv2dBackward(x.dev(), w.dev(), dy.dev(), g, dx.dev(), dw.dev(), dwBeta);
+        Pair dwOnly = Pair.random(cuda, g.weightDims());
+        cpu.conv2dBackward(x.host(), w.host(), dy.host(), g, null, dwOnly.host(), 0f);
+        cuda.conv2dBackward(x.dev(), w.dev(), dy.dev(), g, null, dwOnly.dev(), 0f);
+        return first(closeTo("y", y, cuda, 1e-5), closeTo("dx", dx, cuda, 1e-5), closeTo("dw", dw, cuda, 1e-5),
+                closeTo("dw without dx", dwOnly, cuda, 1e-5));
     }
 
     private static void check(String name, Supplier<String> body) {

@@ -253,6 +253,164 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
     } else if (!strcmp(name, "set_diagonal")) {
         const float* v = P(0, float*); float* o = P(1, float*); int n = P(2, int);
         for (int i = 0; i < n; i++) o[(long long)i * (n + 1)] = v[i];
+    } else if (!strcmp(name, "im2col_nchw") || !strcmp(name, "col2im_nchw")) {
+        /* Plain loops over (row, image, oy, ox): copy out (im2col) or add back (col2im). */
+        int adjoint = name[0] == 'c';
+        const float* in = P(0, float*); float* out = P(1, float*);
+        int C = P(2, int), H = P(3, int), W = P(4, int), kh = P(5, int), kw = P(6, int), sh = P(7, int), sw = P(8, int);
+        int ph = P(9, int), pw = P(10, int), dh = P(11, int), dw = P(12, int), oh = P(13, int), ow = P(14, int);
+        int i0 = P(15, int), nb = P(16, int), grp = P(17, int), cg = P(18, int);
+        long long ld = (long long)nb * oh * ow;
+        for (int c = 0; c < cg; c++) for (int ki = 0; ki < kh; ki++) for (int kj = 0; kj < kw; kj++)
+            for (int im = 0; im < nb; im++) for (int y = 0; y < oh; y++) for (int x = 0; x < ow; x++) {
+                long long col = (((long long)c * kh + ki) * kw + kj) * ld + ((long long)im * oh + y) * ow + x;
+                int iy = y * sh - ph + ki * dh, ix = x * sw - pw + kj * dw;
+                int inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+                long long at = inside ? ((((long long)(i0 + im) * C + grp * cg + c) * H + iy) * W + ix) : -1;
+                if (!adjoint) out[col] = inside ? in[at] : 0.0f;
+                else if (inside) out[at] += in[col];
+            }
+    } else if (!strcmp(name, "add_channel_bias")) {
+        float* y = P(0, float*); const float* b = P(1, float*); int n = P(2, int), c = P(3, int), hw = P(4, int);
+        for (long long i = 0; i < (long long)n * c * hw; i++) y[i] += b[i / hw % c];
+    } else if (!strcmp(name, "pool2d_forward") || !strcmp(name, "pool2d_backward")) {
+        /* Scatter form (the kernel gathers): walk the windows in scan order. */
+        int back = name[7] == 'b', k = back ? 1 : 0;
+        const float* x = P(0, float*); const float* dy = back ? P(1, float*) : NULL; float* out = P(1 + k, float*);
+        int planes = P(2 + k, int), H = P(3 + k, int), W = P(4 + k, int), kh = P(5 + k, int), kw = P(6 + k, int);
+        int sh = P(7 + k, int), sw = P(8 + k, int), ph = P(9 + k, int), pw = P(10 + k, int);
+        int oh = P(11 + k, int), ow = P(12 + k, int), mode = P(13 + k, int);
+        float inv = 1.0f / (kh * kw);
+        if (back) memset(out, 0, sizeof(float) * (size_t)planes * H * W);
+        for (int p = 0; p < planes; p++) for (int i = 0; i < oh; i++) for (int j = 0; j < ow; j++) {
+            int h0 = i * sh - ph, w0 = j * sw - pw, best = -1; float bv = -INFINITY, s = 0.0f;
+            for (int a = h0 < 0 ? 0 : h0; a < H && a < h0 + kh; a++) for (int b = w0 < 0 ? 0 : w0; b < W && b < w0 + kw; b++) {
+                float v = mode == 0 ? x[(long long)p * H * W + a * W + b] : 0.0f;
+                if (mode == 0 && (best < 0 || v > bv || (v != v && bv == bv))) { bv = v; best = a * W + b; }
+                if (mode == 1 && !back) s += x[(long long)p * H * W + a * W + b];
+                if (mode == 1 && back) out[(long long)p * H * W + a * W + b] += dy[((long long)p * oh + i) * ow + j] * inv;
+            }
+            long long o = ((long long)p * oh + i) * ow + j;
+            if (!back) out[o] = mode == 0 ? bv : s * inv;
+            else if (mode == 0) out[(long long)p * H * W + best] += dy[o];
+        }
+    } else if (!strcmp(name, "global_avg_pool")) {
+        const float* x = P(0, float*); float* y = P(1, float*); int planes = P(2, int), hw = P(3, int);
+        for (int p = 0; p < planes; p++) { double s = 0; for (int i = 0; i < hw; i++) s += x[(long long)p * hw + i]; y[p] = (float)(s / hw); }
+    } else if (!strcmp(name, "global_avg_pool_backward")) {
+        const float* dy = P(0, float*); float* dx = P(1, float*); int planes = P(2, int), hw = P(3, int);
+        for (long long i = 0; i < (long long)planes * hw; i++) dx[i] = dy[i / hw] / hw;
+    } else if (!strcmp(name, "batchnorm2d_forward")) {
+        const float* x = P(0, float*); const float* g = P(1, float*); const float* b = P(2, float*);
+        float* rm = P(3, float*); float* rv = P(4, float*); int training = P(5, int); float mom = P(6, float), eps = P(7, float);
+        float* y = P(8, float*); float* sm = P(9, float*); float* si = P(10, float*); int n = P(11, int), C = P(12, int), hw = P(13, int);
+        long long count = (long long)n * hw;
+        for (int c = 0; c < C; c++) {
+            double mean = rm[c], var = rv[c];
+            if (training) {
+                double s = 0, q = 0;
+                for (int i = 0; i < n; i++) for (int k = 0; k < hw; k++) s += x[((long long)i * C + c) * hw + k];
+                mean = s / count;
+                for (int i = 0; i < n; i++) for (int k = 0; k < hw; k++) { double d = x[((long long)i * C + c) * hw + k] - mean; q += d * d; }
+                var = q / count;
+                rm[c] = (float)((1 - mom) * rm[c] + mom * mean);
+                rv[c] = (float)((1 - mom) * rv[c] + mom * (count > 1 ? var * count / (count - 1) : var));
+            }
+            double inv = 1.0 / sqrt(var + eps);
+            sm[c] = (float)mean; si[c] = (float)inv;
+            for (int i = 0; i < n; i++) for (int k = 0; k < hw; k++) {
+                long long at = ((long long)i * C + c) * hw + k;
+                y[at] = (float)((x[at] - mean) * inv * g[c] + b[c]);
+            }
+        }
+    } else if (!strcmp(name, "batchnorm2d_backward")) {
+        const float* x = P(0, float*); const float* dy = P(1, float*); const float* g = P(2, float*);
+        const float* sm = P(3, float*); const float* si = P(4, float*); int training = P(5, int);
+        float* dx = P(6, float*); float* dg = P(7, float*); float* db = P(8, float*); int n = P(9, int), C = P(10, int), hw = P(11, int);
+        long long count = (long long)n * hw;
+        for (int c = 0; c < C; c++) {
+            double sdy = 0, sdyx = 0;
+            for (int i = 0; i < n; i++) for (int k = 0; k < hw; k++) {
+                long long at = ((long long)i * C + c) * hw + k;
+                sdy += dy[at]; sdyx += (double)dy[at] * ((x[at] - (double)sm[c]) * si[c]);
+            }
+            dg[c] = (float)sdyx; db[c] = (float)sdy;
+            if (!dx) continue;
+            for (int i = 0; i < n; i++) for (int k = 0; k < hw; k++) {
+                long long at = ((long long)i * C + c) * hw + k;
+                double xh = (x[at] - (double)sm[c]) * si[c];
+                dx[at] = (float)(g[c] * si[c] * (training ? dy[at] - sdy / count - xh * sdyx / count : dy[at]));
+            }
+        }
+    } else if (!strcmp(name, "layernorm_forward")) {
+        const float* x = P(0, float*); const float* g = P(1, float*); const float* b = P(2, float*); float* y = P(3, float*);
+        float* mean = P(4, float*); float* rstd = P(5, float*); int rows = P(6, int), cols = P(7, int); float eps = P(8, float);
+        for (int r = 0; r < rows; r++) {
+            const float* xr = x + (long long)r * cols; double s = 0, q = 0;
+            for (int j = 0; j < cols; j++) s += xr[j];
+            double mu = s / cols;
+            for (int j = 0; j < cols; j++) q += (xr[j] - mu) * (xr[j] - mu);
+            double inv = 1.0 / sqrt(q / cols + eps);
+            mean[r] = (float)mu; rstd[r] = (float)inv;
+            for (int j = 0; j < cols; j++) y[(long long)r * cols + j] = (float)((xr[j] - mu) * inv * g[j] + b[j]);
+        }
+    } else if (!strcmp(name, "layernorm_backward")) {
+        const float* x = P(0, float*); const float* g = P(1, float*); const float* dy = P(2, float*);
+        const float* mean = P(3, float*); const float* rstd = P(4, float*); float* dx = P(5, float*);
+        int rows = P(6, int), cols = P(7, int);
+        for (int r = 0; r < rows; r++) {
+            long long o = (long long)r * cols; double sg = 0, sgx = 0;
+            for (int j = 0; j < cols; j++) { double gj = (double)dy[o + j] * g[j]; sg += gj; sgx += gj * (x[o + j] - mean[r]) * rstd[r]; }
+            for (int j = 0; j < cols; j++) {
+                double gj = (double)dy[o + j] * g[j], xh = (x[o + j] - mean[r]) * (double)rstd[r];
+                dx[o + j] = (float)(rstd[r] * (gj - sg / cols - xh * sgx / cols));
+            }
+        }
+    } else if (!strcmp(name, "layernorm_param_grads")) {
+        const float* x = P(0, float*); const float* dy = P(1, float*); const float* mean = P(2, float*);
+        const float* rstd = P(3, float*); float* dg = P(4, float*); float* db = P(5, float*); int rows = P(6, int), cols = P(7, int);
+        for (int j = 0; j < cols; j++) {
+            double a = 0, b = 0;
+            for (int r = 0; r < rows; r++) { long long i = (long long)r * cols + j; a += dy[i] * ((x[i] - (double)mean[r]) * rstd[r]); b += dy[i]; }
+            dg[j] = (float)a; db[j] = (float)b;
+        }
+    } else if (!strcmp(name, "masked_softmax_rows")) {
+        float* x = P(0, float*); const float* mask = P(1, float*); int rows = P(2, int), cols = P(3, int), q = P(4, int);
+        for (int r = 0; r < rows; r++) {
+            float* xr = x + (long long)r * cols; double mx = -INFINITY, z = 0;
+            for (int j = 0; j < cols; j++) { if (mask) xr[j] += mask[(long long)(r % q) * cols + j]; if (xr[j] > mx) mx = xr[j]; }
+            for (int j = 0; j < cols; j++) z += exp(xr[j] - mx);
+            for (int j = 0; j < cols; j++) xr[j] = (float)(exp(xr[j] - mx) / z);
+        }
+    } else if (!strcmp(name, "softmax_backward_inplace")) {
+        const float* p = P(0, float*); float* g = P(1, float*); int rows = P(2, int), cols = P(3, int);
+        for (int r = 0; r < rows; r++) {
+            long long o = (long long)r * cols; double dot = 0;
+            for (int j = 0; j < cols; j++) dot += (double)p[o + j] * g[o + j];
+            for (int j = 0; j < cols; j++) g[o + j] = (float)((g[o + j] - dot) * p[o + j]);
+        }
+    } else if (!strcmp(name, "strided_copy")) {
+        const float* in = P(0, float*); float* out = P(1, float*); long long base = P(2, long long);
+        int d[6]; long long st[6], total = 1;
+        for (int a = 0; a < 6; a++) { d[a] = P(3 + a, int); st[a] = P(9 + a, long long); total *= d[a]; }
+        for (long long i = 0; i < total; i++) {
+            long long rem = i, src = base;
+            for (int a = 5; a >= 0; a--) { src += rem % d[a] * st[a]; rem /= d[a]; }
+            out[i] = in[src];
+        }
+    } else if (!strcmp(name, "add_narrowed")) {
+        const float* src = P(0, float*); float* dst = P(1, float*);
+        int outer = P(2, int), n = P(3, int), len = P(4, int), inner = P(5, int), start = P(6, int);
+        for (int o = 0; o < outer; o++) for (int t = 0; t < len; t++) for (int j = 0; j < inner; j++)
+            dst[((long long)o * n + start + t) * inner + j] += src[((long long)o * len + t) * inner + j];
+    } else if (!strcmp(name, "drop_path_mask")) {
+        float p = P(0, float); unsigned long long seed = P(1, unsigned long long); float keep = P(2, float);
+        float* mask = P(3, float*); int n = P(4, int);
+        for (int i = 0; i < n; i++) mask[i] = (float)(mix(seed, i) >> 40) * 0x1.0p-24f >= p ? keep : 0.0f;
+    } else if (!strcmp(name, "scale_samples")) {
+        const float* x = P(0, float*); const float* sc = P(1, float*); float* out = P(2, float*);
+        int samples = P(3, int), per = P(4, int);
+        for (long long i = 0; i < (long long)samples * per; i++) out[i] = x[i] * sc[i / per];
     } else {
         return 801;
     }
