@@ -4,7 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.oialr4j.backend.Conv2dGeometry;
+import dev.oialr4j.backend.Conv2dOptions;
+import dev.oialr4j.backend.CounterRandom;
 import dev.oialr4j.backend.CpuBackend;
+import dev.oialr4j.backend.Pool2dGeometry;
 import dev.oialr4j.tensor.Tensor;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -342,5 +346,231 @@ class CudaKernelsGpuTest {
             want[i * n + i] = v[i];
         }
         assertClose(want, cuda.toHost(out), 0, "set_diagonal");
+    }
+    // ---- spatial.cu and transformer.cu: against CpuBackend (CpuConv, CpuAttention) ------------
+
+    @Test
+    void spatialKernelsAgainstCpu() {
+        CudaBackend cuda = Gpu.backendOrSkip();
+        CudaKernels k = cuda.kernels();
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            // im2col_nchw (copies: bit for bit) and col2im_nchw (sums of a few taps).
+            Conv2dGeometry g = Conv2dGeometry.of(new int[] {3, 6, 11, 9}, new int[] {4, 3, 3, 2},
+                    new Conv2dOptions(2, 1, 1, 1, 2, 1, 2));
+            CudaKernels.ConvDims cd = new CudaKernels.ConvDims(g.inChannels(), g.height(), g.width(), g.kernelH(),
+                    g.kernelW(), 2, 1, 1, 1, 2, 1, g.outHeight(), g.outWidth(), g.inPerGroup());
+            float[] x = random(3 * 6 * 11 * 9);
+            int cols = g.patchSize() * 2 * g.outHeight() * g.outWidth();
+            Tensor hc = Tensor.zeros(cols);
+            cpu.im2col(Tensor.of(x.clone(), g.inputDims()), g, 1, 2, 1, hc);
+            Tensor dc = cuda.empty(cols);
+            k.im2colNchw(cuda.address(cuda.fromHost(x, g.inputDims())), cuda.address(dc), cd, 1, 2, 1);
+            assertArrayEquals(hc.data(), cuda.toHost(dc), "im2col_nchw");
+            float[] src = random(cols);
+            float[] dx0 = random(x.length);
+            Tensor hdx = Tensor.of(dx0.clone(), g.inputDims());
+            cpu.col2im(Tensor.of(src.clone(), cols), g, 1, 2, 1, hdx);
+            Tensor ddx = cuda.fromHost(dx0, g.inputDims());
+            k.col2imNchw(cuda.address(cuda.fromHost(src, cols)), cuda.address(ddx), cd, 1, 2, 1);
+            assertClose(toDouble(hdx.data()), cuda.toHost(ddx), TOL, "col2im_nchw");
+
+            // pool2d_forward / pool2d_backward: the CPU's comparisons and additions in its order, bit for bit.
+            Pool2dGeometry pg = new Pool2dGeometry(4, 5, 13, 10, 3, 2, 2, 1, 1, 1);
+            float[] px = random(4 * 5 * 13 * 10);
+            px[3] = px[4] = 5f;
+            float[] pdy = random(4 * 5 * pg.outHeight() * pg.outWidth());
+            int planes = 20;
+            Tensor dpx = cuda.fromHost(px, pg.inputDims());
+            Tensor dpdy = cuda.fromHost(pdy, pg.outputDims());
+            for (int mode = 0; mode < 2; mode++) {
+                Tensor hy = Tensor.zeros(pg.outputDims());
+                Tensor hd = Tensor.zeros(pg.inputDims());
+                if (mode == 0) {
+                    cpu.maxPool2d(Tensor.of(px.clone(), pg.inputDims()), pg, hy);
+                    cpu.maxPool2dBackward(Tensor.of(px.clone(), pg.inputDims()), Tensor.of(pdy.clone(), pg.outputDims()),
+                            pg, hd);
+                } else {
+                    cpu.avgPool2d(Tensor.of(px.clone(), pg.inputDims()), pg, hy);
+                    cpu.avgPool2dBackward(Tensor.of(pdy.clone(), pg.outputDims()), pg, hd);
+                }
+                Tensor dy = cuda.empty(pg.outputDims());
+                Tensor dd = cuda.empty(pg.inputDims());
+                k.pool2d(cuda.address(dpx), cuda.address(dy), planes, 13, 10, 3, 2, 2, 1, 1, 1, pg.outHeight(),
+                        pg.outWidth(), mode);
+                k.pool2dBackward(mode == 0 ? cuda.address(dpx) : 0L, cuda.address(dpdy), cuda.address(dd), planes, 13,
+                        10, 3, 2, 2, 1, 1, 1, pg.outHeight(), pg.outWidth(), mode);
+                assertArrayEquals(hy.data(), cuda.toHost(dy), "pool2d_forward mode " + mode);
+                assertArrayEquals(hd.data(), cuda.toHost(dd), "pool2d_backward mode " + mode);
+            }
+
+            // global_avg_pool (double sums, CPU float lanes: close), its backward and add_channel_bias (exact).
+            Tensor hg = Tensor.zeros(4, 5);
+            cpu.globalAvgPool(Tensor.of(px.clone(), pg.inputDims()), hg);
+            Tensor dg = cuda.empty(4, 5);
+            k.globalAvgPool(cuda.address(dpx), cuda.address(dg), planes, 130);
+            assertClose(toDouble(hg.data()), cuda.toHost(dg), TOL, "global_avg_pool");
+            float[] gdy = random(20);
+            Tensor hgd = Tensor.zeros(pg.inputDims());
+            cpu.globalAvgPoolBackward(Tensor.of(gdy.clone(), 4, 5), hgd);
+            Tensor dgd = cuda.empty(pg.inputDims());
+            k.globalAvgPoolBackward(cuda.address(cuda.fromHost(gdy, 4, 5)), cuda.address(dgd), planes, 130);
+            assertArrayEquals(hgd.data(), cuda.toHost(dgd), "global_avg_pool_backward");
+            float[] bias = random(5);
+            Tensor yb = cuda.fromHost(px, pg.inputDims());
+            k.addChannelBias(cuda.address(yb), cuda.address(cuda.fromHost(bias, 5)), 4, 5, 130);
+            float[] gotB = cuda.toHost(yb);
+            for (int i = 0; i < px.length; i++) {
+                assertEquals(px[i] + bias[i / 130 % 5], gotB[i], "add_channel_bias " + i);
+            }
+
+            // batchnorm2d_forward / backward, training and evaluation, against CpuConv.
+            for (boolean training : new boolean[] {true, false}) {
+                float[] gamma = random(5);
+                float[] beta = random(5);
+                float[] rm = random(5);
+                float[] rv = {0.5f, 1f, 1.5f, 2f, 3f};
+                Tensor hrm = Tensor.of(rm.clone(), 5);
+                Tensor hrv = Tensor.of(rv.clone(), 5);
+                Tensor hy = Tensor.zeros(pg.inputDims());
+                Tensor hsm = Tensor.zeros(5);
+                Tensor hsi = Tensor.zeros(5);
+                cpu.batchNorm2d(Tensor.of(px.clone(), pg.inputDims()), Tensor.of(gamma.clone(), 5),
+                        Tensor.of(beta.clone(), 5), hrm, hrv, training, 0.1f, 1e-5f, hy, hsm, hsi);
+                Tensor hbx = Tensor.zeros(pg.inputDims());
+                Tensor hdg = Tensor.zeros(5);
+                Tensor hdb = Tensor.zeros(5);
+                float[] bdy = random(px.length);
+                cpu.batchNorm2dBackward(Tensor.of(px.clone(), pg.inputDims()), Tensor.of(bdy.clone(), pg.inputDims()),
+                        Tensor.of(gamma.clone(), 5), hsm, hsi, training, hbx, hdg, hdb);
+                Tensor drm = cuda.fromHost(rm, 5);
+                Tensor drv = cuda.fromHost(rv, 5);
+                Tensor dgm = cuda.fromHost(gamma, 5);
+                Tensor dyy = cuda.empty(pg.inputDims());
+                Tensor dsm = cuda.empty(5);
+                Tensor dsi = cuda.empty(5);
+                k.batchNorm2d(cuda.address(dpx), cuda.address(dgm), cuda.address(cuda.fromHost(beta, 5)),
+                        cuda.address(drm), cuda.address(drv), training, 0.1f, 1e-5f, cuda.address(dyy),
+                        cuda.address(dsm), cuda.address(dsi), 4, 5, 130);
+                Tensor ddx2 = cuda.empty(pg.inputDims());
+                Tensor ddg = cuda.empty(5);
+                Tensor ddb = cuda.empty(5);
+                k.batchNorm2dBackward(cuda.address(dpx), cuda.address(cuda.fromHost(bdy, pg.inputDims())),
+                        cuda.address(dgm), cuda.address(dsm), cuda.address(dsi), training, cuda.address(ddx2),
+                        cuda.address(ddg), cuda.address(ddb), 4, 5, 130);
+                String mode = training ? "training " : "evaluation ";
+                assertClose(toDouble(hy.data()), cuda.toHost(dyy), TOL, "batchnorm2d " + mode + "y");
+                assertClose(toDouble(hrm.data()), cuda.toHost(drm), TOL, "batchnorm2d " + mode + "running mean");
+                assertClose(toDouble(hrv.data()), cuda.toHost(drv), TOL, "batchnorm2d " + mode + "running var");
+                assertClose(toDouble(hsi.data()), cuda.toHost(dsi), TOL, "batchnorm2d " + mode + "inverse std");
+                assertClose(toDouble(hbx.data()), cuda.toHost(ddx2), TOL, "batchnorm2d " + mode + "dx");
+                assertClose(toDouble(hdg.data()), cuda.toHost(ddg), TOL, "batchnorm2d " + mode + "dgamma");
+                assertClose(toDouble(hdb.data()), cuda.toHost(ddb), TOL, "batchnorm2d " + mode + "dbeta");
+            }
+        }
+    }
+
+    @Test
+    void transformerKernelsAgainstReferences() {
+        CudaBackend cuda = Gpu.backendOrSkip();
+        CudaKernels k = cuda.kernels();
+        // masked_softmax_rows: rows of (entries · queries) with a (queries × keys) additive mask.
+        int entries = 5;
+        int queries = 7;
+        int keys = 300; // more than one block-stride per row
+        float[] x = random(entries * queries * keys);
+        float[] mask = new float[queries * keys];
+        for (int i = 0; i < mask.length; i++) {
+            mask[i] = i % 7 == 3 ? Float.NEGATIVE_INFINITY : (float) (0.1 * (i % 5));
+        }
+        double[] want = new double[x.length];
+        for (int r = 0; r < entries * queries; r++) {
+            double mx = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < keys; j++) {
+                mx = Math.max(mx, (double) x[r * keys + j] + mask[r % queries * keys + j]);
+            }
+            double z = 0;
+            for (int j = 0; j < keys; j++) {
+                z += Math.exp((double) x[r * keys + j] + mask[r % queries * keys + j] - mx);
+            }
+            for (int j = 0; j < keys; j++) {
+                want[r * keys + j] = Math.exp((double) x[r * keys + j] + mask[r % queries * keys + j] - mx) / z;
+            }
+        }
+        Tensor p = cuda.fromHost(x, x.length);
+        k.maskedSoftmaxRows(cuda.address(p), cuda.address(cuda.fromHost(mask, mask.length)), entries * queries, keys,
+                queries);
+        float[] probs = cuda.toHost(p);
+        assertClose(want, probs, TOL, "masked_softmax_rows");
+        // softmax_backward_inplace: g = (g - Σ p g) ⊙ p.
+        float[] g = random(x.length);
+        double[] gw = new double[x.length];
+        for (int r = 0; r < entries * queries; r++) {
+            double dot = 0;
+            for (int j = 0; j < keys; j++) {
+                dot += (double) probs[r * keys + j] * g[r * keys + j];
+            }
+            for (int j = 0; j < keys; j++) {
+                gw[r * keys + j] = (g[r * keys + j] - dot) * probs[r * keys + j];
+            }
+        }
+        Tensor dg = cuda.fromHost(g, g.length);
+        k.softmaxBackwardInPlace(cuda.address(p), cuda.address(dg), entries * queries, keys);
+        assertClose(gw, cuda.toHost(dg), TOL, "softmax_backward_inplace");
+
+        // strided_copy as a 5-axis permutation with a base offset.
+        int[] dims = {2, 3, 4, 5, 6};
+        float[] src = random(1 + 2 * 3 * 4 * 5 * 6);
+        int[] perm = {4, 2, 0, 3, 1};
+        int[] od = new int[5];
+        long[] st = new long[5];
+        long[] xs = {360, 120, 30, 6, 1};
+        for (int i = 0; i < 5; i++) {
+            od[i] = dims[perm[i]];
+            st[i] = xs[perm[i]];
+        }
+        Tensor out = cuda.empty(720);
+        k.stridedCopy(cuda.address(cuda.fromHost(src, src.length)), cuda.address(out), 1, od, st);
+        float[] got = cuda.toHost(out);
+        int[] idx = new int[5];
+        for (int o = 0; o < 720; o++) {
+            int rem = o;
+            long at = 1;
+            for (int i = 4; i >= 0; i--) {
+                idx[i] = rem % od[i];
+                rem /= od[i];
+                at += idx[i] * st[i];
+            }
+            assertEquals(src[(int) at], got[o], "strided_copy element " + o);
+        }
+
+        // add_narrowed, drop_path_mask, scale_samples: exact.
+        float[] big = random(4 * 9 * 5);
+        float[] small = random(4 * 3 * 5);
+        Tensor dbig = cuda.fromHost(big, big.length);
+        k.addNarrowed(cuda.address(cuda.fromHost(small, small.length)), cuda.address(dbig), 4, 9, 3, 5, 6);
+        float[] added = cuda.toHost(dbig);
+        for (int o = 0; o < 4; o++) {
+            for (int t = 0; t < 9; t++) {
+                for (int j = 0; j < 5; j++) {
+                    int at = (o * 9 + t) * 5 + j;
+                    float w = t >= 6 ? big[at] + small[(o * 3 + t - 6) * 5 + j] : big[at];
+                    assertEquals(w, added[at], "add_narrowed element " + at);
+                }
+            }
+        }
+        long seed = rng.nextLong();
+        Tensor m = cuda.empty(5000);
+        k.dropPathMask(0.2f, seed, 1f / 0.8f, cuda.address(m), 5000);
+        float[] mh = cuda.toHost(m);
+        for (int i = 0; i < 5000; i++) {
+            assertEquals(CounterRandom.uniform(seed, i) >= 0.2f ? 1f / 0.8f : 0f, mh[i], "drop_path_mask " + i);
+        }
+        float[] sx = random(5000 * 3);
+        Tensor sxd = cuda.fromHost(sx, sx.length);
+        k.scaleSamples(cuda.address(sxd), cuda.address(m), cuda.address(sxd), 5000, 3);
+        float[] sg = cuda.toHost(sxd);
+        for (int i = 0; i < sx.length; i++) {
+            assertEquals(sx[i] * mh[i / 3], sg[i], "scale_samples element " + i);
+        }
     }
 }
