@@ -8,6 +8,7 @@ import dev.oialr4j.backend.Backend;
 import dev.oialr4j.backend.Conv2dGeometry;
 import dev.oialr4j.backend.Conv2dOptions;
 import dev.oialr4j.backend.Pool2dGeometry;
+import dev.oialr4j.oialr.DeviceSigmaRound;
 import dev.oialr4j.tensor.Device;
 import dev.oialr4j.tensor.Shape;
 import dev.oialr4j.tensor.Tensor;
@@ -32,7 +33,7 @@ import java.util.Arrays;
  * makes the backend's context current on the calling thread first (a thread-local check, no driver call
  * when it already is).
  */
-public final class CudaBackend implements Backend {
+public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
 
     /** {@code CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT}. */
     private static final int ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
@@ -124,6 +125,15 @@ public final class CudaBackend implements Backend {
 
     public Options options() {
         return options;
+    }
+
+    /**
+     * OIALR update rounds on this GPU ({@link CudaSigmaRound}): {@code Oialr.updateRound} finds this through
+     * {@link DeviceSigmaRound.Provider}. Needs cuSOLVER; throws {@link CusolverException} without it.
+     */
+    @Override
+    public DeviceSigmaRound openSigmaRound() {
+        return new CudaSigmaRound(this);
     }
 
     /** The kernel launchers, for fused ops outside the SPI (bias + activation, norms, attention, im2col). */

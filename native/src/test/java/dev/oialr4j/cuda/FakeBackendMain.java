@@ -302,6 +302,10 @@ public final class FakeBackendMain {
             }
         });
         spiOpChecks(cpu, cuda);
+        for (var policy : dev.oialr4j.oialr.StatePolicy.values()) {
+            check("oialr-round-on-device-" + policy.name().toLowerCase(java.util.Locale.ROOT),
+                    () -> oialrRound(cpu, cuda, policy));
+        }
         check("close-frees-everything", () -> {
             Tensor keep = cuda.zeros(100);
             cuda.close();
@@ -450,6 +454,9 @@ public final class FakeBackendMain {
     }
 
     /** Names of the checks of {@link #spiOpChecks}, in order (FakeDriverTest expects them). */
+    static final List<String> OIALR_CHECKS = Arrays.stream(dev.oialr4j.oialr.StatePolicy.values())
+            .map(p -> "oialr-round-on-device-" + p.name().toLowerCase(java.util.Locale.ROOT)).toList();
+
     static final List<String> SPI_OP_CHECKS = List.of("im2col-col2im", "conv2d-chunks-groups", "conv2d-1x1-no-bias",
             "max-avg-global-pool", "batch-norm-train-eval", "layer-norm", "batched-gemm", "attention-masked",
             "multi-head-attention", "permute-narrow", "drop-path-scale-samples");
@@ -710,6 +717,153 @@ public final class FakeBackendMain {
         cuda.conv2dBackward(x.dev(), w.dev(), dy.dev(), g, null, dwOnly.dev(), 0f);
         return first(closeTo("y", y, cuda, 1e-5), closeTo("dx", dx, cuda, 1e-5), closeTo("dw", dw, cuda, 1e-5),
                 closeTo("dw without dx", dwOnly, cuda, 1e-5));
+    }
+
+    /**
+     * One OIALR update round of the same model on CpuBackend (host path, double) and on the stand-in CUDA
+     * backend, which Oialr dispatches to {@link CudaSigmaRound} through {@code DeviceSigmaRound.Provider}:
+     * after identical training steps, conversion and more steps (so Σ is dense and AdamW has moments), both
+     * must reach the same ranks, the same σ, the same U Σ Vᵀ, orthonormal bases, and the same optimizer
+     * state under the policy (rotated moments compared after aligning the SVDs' column signs).
+     */
+    private static String oialrRound(CpuBackend cpu, CudaBackend cuda, dev.oialr4j.oialr.StatePolicy policy) {
+        float[] x = random(32 * 20);
+        int[] labels = RNG.ints(32, 0, 7).toArray();
+        dev.oialr4j.backend.Backend[] backends = {cpu, cuda};
+        List<List<float[]>> results = new ArrayList<>();
+        List<int[]> ranks = new ArrayList<>();
+        for (var b : backends) {
+            var net = dev.oialr4j.nn.models.Mlp.builder().inputs(20).hidden(48, 40, 36).outputs(7).seed(9).build();
+            net.to(b);
+            var opt = new dev.oialr4j.optim.AdamW(b, dev.oialr4j.optim.ParamGroup.decayMatricesOnly(net.parameters(),
+                    0.05), 1e-2);
+            var oialr = new dev.oialr4j.oialr.Oialr(dev.oialr4j.oialr.OialrConfig.builder().rolloutFraction(1.0)
+                    .cutoffFraction(0.3).statePolicy(policy).build());
+            for (int s = 0; s < 6; s++) {
+                if (s == 3) {
+                    oialr.convert(net, opt, b);
+                }
+                var tape = new dev.oialr4j.autograd.Tape(b);
+                var ops = new dev.oialr4j.autograd.Ops(tape);
+                for (var p : net.parameters()) {
+                    p.zeroGrad();
+                }
+                opt.zeroGrad();
+                var loss = ops.crossEntropy(net.forward(ops, dev.oialr4j.autograd.Variable.constant(b.fromHost(x, 32, 20))),
+                        labels, 0.1f);
+                tape.backward(loss);
+                opt.step();
+            }
+            oialr.updateRound(opt, b);
+            List<float[]> out = new ArrayList<>();
+            List<Integer> rk = new ArrayList<>();
+            for (var mod : net.namedModules().values()) {
+                if (mod instanceof dev.oialr4j.lowrank.LowRankLinear l) {
+                    out.add(b.toHost(l.u().value()));
+                    out.add(b.toHost(l.sigma().value()));
+                    out.add(b.toHost(l.v().value()));
+                    var st = opt.state(l.sigma());
+                    if (st instanceof dev.oialr4j.optim.ParamState.Adam adam) {
+                        out.add(b.toHost(adam.m));
+                        out.add(b.toHost(adam.v));
+                        out.add(new float[] {adam.step});
+                    } else {
+                        return "no Adam state after the round on " + b.name();
+                    }
+                    rk.add(l.rank());
+                    rk.add(l.outFeatures());
+                    rk.add(l.inFeatures());
+                }
+            }
+            results.add(out);
+            ranks.add(rk.stream().mapToInt(Integer::intValue).toArray());
+        }
+        if (!Arrays.equals(ranks.get(0), ranks.get(1))) {
+            return "ranks/shapes " + Arrays.toString(ranks.get(1)) + " on CUDA, " + Arrays.toString(ranks.get(0)) + " on CPU";
+        }
+        int[] rk = ranks.get(0);
+        boolean cut = false;
+        for (int l = 0; l < rk.length / 3; l++) {
+            int r = rk[3 * l];
+            int m = rk[3 * l + 1];
+            int n = rk[3 * l + 2];
+            cut |= r < Math.min(m, n);
+            float[][] c = results.get(0).subList(6 * l, 6 * l + 6).toArray(new float[0][]);
+            float[][] g = results.get(1).subList(6 * l, 6 * l + 6).toArray(new float[0][]);
+            String e = close(c[1], g[1], 1e-4);
+            if (e != null) {
+                return "layer " + l + " Σ: " + e;
+            }
+            double[] pc = product(c[0], c[1], c[2], m, r, n);
+            double[] pg = product(g[0], g[1], g[2], m, r, n);
+            float[] fg = new float[pg.length];
+            for (int i = 0; i < pg.length; i++) {
+                fg[i] = (float) pg[i];
+            }
+            e = close(toFloat(pc), fg, 1e-4);
+            if (e != null) {
+                return "layer " + l + " U Σ Vᵀ: " + e;
+            }
+            for (float[] basis : new float[][] {g[0], g[2]}) {
+                int rows = basis.length / r;
+                Tensor t = cuda.fromHost(basis, rows, r);
+                try (var round = cuda.openSigmaRound()) {
+                    double err = round.orthogonalityError(t);
+                    double hostErr = orthoError(basis, rows, r);
+                    if (!(err < 1e-5) || Math.abs(err - hostErr) > 1e-6) {
+                        return "layer " + l + " basis orthogonality " + err + " (host " + hostErr + ")";
+                    }
+                }
+            }
+            // Column signs of the two SVDs: d_j = sign(U_cpu[:, j] · U_gpu[:, j]).
+            float[] d = new float[r];
+            for (int j = 0; j < r; j++) {
+                double dot = 0;
+                for (int i = 0; i < m; i++) {
+                    dot += (double) c[0][i * r + j] * g[0][i * r + j];
+                }
+                d[j] = dot < 0 ? -1f : 1f;
+            }
+            float[] mAligned = new float[r * r];
+            for (int i = 0; i < r; i++) {
+                for (int j = 0; j < r; j++) {
+                    // Only a rotated moment carries the signs of P and Q; a sliced or reset one does not.
+                    boolean rotated = policy == dev.oialr4j.oialr.StatePolicy.ROTATE;
+                    mAligned[i * r + j] = rotated ? g[3][i * r + j] * d[i] * d[j] : g[3][i * r + j];
+                }
+            }
+            e = first(close(c[3], mAligned, 1e-4), close(c[4], g[4], 1e-4), c[5][0] == g[5][0] ? null
+                    : "step " + g[5][0] + " instead of " + c[5][0]);
+            if (e != null) {
+                return "layer " + l + " optimizer state (" + policy + "): " + e;
+            }
+            if (policy != dev.oialr4j.oialr.StatePolicy.RESET && c[5][0] == 0) {
+                return "layer " + l + ": Adam step lost under " + policy;
+            }
+        }
+        return cut ? null : "no layer was cut: the round did not exercise truncation";
+    }
+
+    private static float[] toFloat(double[] a) {
+        float[] f = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            f[i] = (float) a[i];
+        }
+        return f;
+    }
+
+    private static double orthoError(float[] a, int m, int r) {
+        double worst = 0;
+        for (int i = 0; i < r; i++) {
+            for (int j = 0; j < r; j++) {
+                double g = 0;
+                for (int k = 0; k < m; k++) {
+                    g += (double) a[k * r + i] * a[k * r + j];
+                }
+                worst = Math.max(worst, Math.abs(g - (i == j ? 1 : 0)));
+            }
+        }
+        return worst;
     }
 
     private static void check(String name, Supplier<String> body) {

@@ -126,6 +126,7 @@ class FakeDriverTest {
                 "close-frees-everything").stream().map(n -> n + ": ok").toList();
         expected = new java.util.ArrayList<>(expected);
         expected.addAll(expected.size() - 1, FakeBackendMain.SPI_OP_CHECKS.stream().map(n -> n + ": ok").toList());
+        expected.addAll(expected.size() - 1, FakeBackendMain.OIALR_CHECKS.stream().map(n -> n + ": ok").toList());
         assertEquals(expected, lines);
     }
 
