@@ -24,8 +24,14 @@ import java.util.Arrays;
  * {@link #crossEntropy} (its loss). Host↔device copies happen only there and in {@link #fromHost} (and for
  * the integer labels of the loss ops, which arrive as a host array).
  *
+ * <p>Every SPI method runs on the device: convolutions as im2col + strided-batched cuBLAS GEMMs, attention
+ * as strided-batched GEMMs around a masked-softmax kernel (heads read in place from the fused projection),
+ * pooling, norms, permutations and slices as kernels (see docs/cuda.md for each). OIALR update rounds run
+ * here too ({@link #openSigmaRound}).
+ *
  * <p>Numerics against {@code CpuBackend}: elementwise ops, the optimizer updates, the bias gradient
- * ({@link #sumRows}), dropout masks and the cross-entropy gradient round identically (bit for bit);
+ * ({@link #sumRows}), dropout and drop-path masks, im2col, pooling, permute and slices, and the
+ * cross-entropy gradient round identically (bit for bit);
  * GELU uses the GPU's tanhf (within an ulp); sums, softmax and the loss accumulate in double in a
  * different order (within float rounding); GEMM is cuBLAS fp32 (or TF32 when {@link Options#tf32()}).
  *

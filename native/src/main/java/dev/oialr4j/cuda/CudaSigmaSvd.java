@@ -32,26 +32,11 @@ import java.util.Map;
  * so nothing is copied or transposed. The σ of all layers and the convergence flags come back in one
  * copy after one stream synchronisation.
  *
- * <h2>Hook for the update round (to be wired into {@code Oialr} when it runs on a CUDA backend)</h2>
- * <pre>{@code
- * // in Oialr.updateRound(optimizer, backend), when backend instanceof CudaBackend cuda:
- * try (var svd = new CudaSigmaSvd(cuda)) {                       // or one instance kept per Oialr
- *     var round = svd.decompose(active.stream()
- *             .map(c -> new CudaSigmaSvd.Factors(c.layer.u().value(), c.layer.sigma().value(), c.layer.v().value()))
- *             .toList());
- *     for (int i = 0; i < active.size(); i++) {
- *         int newRank = config.rankRule().newRank(toDouble(round.sigma(i)), fullRank(i));   // host, cheap
- *         var f = round.apply(i, newRank);
- *         layer.u().setValue(f.u()); layer.v().setValue(f.v()); layer.sigma().setValue(f.sigma());
- *         // state: ROTATE -> round.rotateMoment(i, m1, newRank); otherwise slice or reset as on the CPU
- *     }
- * }
- * }</pre>
- * Differences from the CPU path, to be decided when wiring: the CPU keeps U and V as double masters on
- * the host and re-orthonormalises them by QR every few rounds; here they stay fp32 on the device (the
- * QR repair would use {@link Cusolver#geqrf}/{@link Cusolver#orgqr}, bound but not yet used), and the
- * "Σ already diagonal" shortcut is not taken (the SVD of a diagonal Σ returns a signed permutation,
- * which gives the same product).
+ * <h2>Use in the update round</h2>
+ * {@link CudaSigmaRound} wraps this class as the {@code DeviceSigmaRound} that {@code Oialr.updateRound}
+ * finds on a {@link CudaBackend}; its javadoc and docs/cuda.md say what differs from the host round
+ * (fp32 Jacobi SVD, fp32 device bases as masters with a periodic orthogonality check and host QR repair,
+ * no shortcut for an already diagonal Σ).
  */
 public final class CudaSigmaSvd implements AutoCloseable {
 

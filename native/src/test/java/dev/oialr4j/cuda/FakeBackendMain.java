@@ -721,9 +721,10 @@ public final class FakeBackendMain {
 
     /**
      * One OIALR update round of the same model on CpuBackend (host path, double) and on the stand-in CUDA
-     * backend, which Oialr dispatches to {@link CudaSigmaRound} through {@code DeviceSigmaRound.Provider}:
-     * after identical training steps, conversion and more steps (so Σ is dense and AdamW has moments), both
-     * must reach the same ranks, the same σ, the same U Σ Vᵀ, orthonormal bases, and the same optimizer
+     * backend, which Oialr dispatches to {@link CudaSigmaRound} through {@code DeviceSigmaRound.Provider}
+     * (the stand-in counts the cuSOLVER SVDs): after training steps, conversion and more steps (so Σ is dense
+     * and AdamW has moments) on each, the CPU's factors and moments are copied into the CUDA model, and both
+     * rounds must reach the same ranks, the same σ, the same U Σ Vᵀ, orthonormal bases, and the same optimizer
      * state under the policy (rotated moments compared after aligning the SVDs' column signs).
      */
     private static String oialrRound(CpuBackend cpu, CudaBackend cuda, dev.oialr4j.oialr.StatePolicy policy) {
@@ -732,6 +733,8 @@ public final class FakeBackendMain {
         dev.oialr4j.backend.Backend[] backends = {cpu, cuda};
         List<List<float[]>> results = new ArrayList<>();
         List<int[]> ranks = new ArrayList<>();
+        List<List<float[]>> befores = new ArrayList<>();
+        List<float[][]> start = new ArrayList<>();
         for (var b : backends) {
             var net = dev.oialr4j.nn.models.Mlp.builder().inputs(20).hidden(48, 40, 36).outputs(7).seed(9).build();
             net.to(b);
@@ -754,7 +757,43 @@ public final class FakeBackendMain {
                 tape.backward(loss);
                 opt.step();
             }
+            // Both rounds start from the CPU's factors and moments, so that only the rounds differ (the two
+            // trainings agree to fp32 rounding, which the rank cut could amplify).
+            int li = 0;
+            for (var mod : net.namedModules().values()) {
+                if (mod instanceof dev.oialr4j.lowrank.LowRankLinear l
+                        && opt.state(l.sigma()) instanceof dev.oialr4j.optim.ParamState.Adam adam) {
+                    if (b == cpu) {
+                        start.add(new float[][] {b.toHost(l.u().value()), b.toHost(l.sigma().value()),
+                            b.toHost(l.v().value()), b.toHost(adam.m), b.toHost(adam.v)});
+                    } else {
+                        float[][] st = start.get(li++);
+                        int r0 = l.rank();
+                        l.u().setValue(b.fromHost(st[0], l.outFeatures(), r0));
+                        l.sigma().setValue(b.fromHost(st[1], r0, r0));
+                        l.v().setValue(b.fromHost(st[2], l.inFeatures(), r0));
+                        opt.setState(l.sigma(), new dev.oialr4j.optim.ParamState.Adam(b.fromHost(st[3], r0, r0),
+                                b.fromHost(st[4], r0, r0), adam.step));
+                    }
+                }
+            }
+            List<float[]> before = new ArrayList<>(); // U, V and Adam's first moment before the round
+            for (var mod : net.namedModules().values()) {
+                if (mod instanceof dev.oialr4j.lowrank.LowRankLinear l
+                        && opt.state(l.sigma()) instanceof dev.oialr4j.optim.ParamState.Adam adam) {
+                    before.add(b.toHost(l.u().value()));
+                    before.add(b.toHost(l.v().value()));
+                    before.add(b.toHost(adam.m));
+                }
+            }
+            befores.add(before);
+            int svdsBefore = svdMatrices();
             oialr.updateRound(opt, b);
+            // The dispatch itself: on CUDA the three Σ go to cuSOLVER (the stand-in counts them), on the CPU none.
+            int svds = svdMatrices() - svdsBefore;
+            if (svds != (b == cuda ? 3 : 0)) {
+                return svds + " cuSOLVER SVDs in the round on " + b.name();
+            }
             List<float[]> out = new ArrayList<>();
             List<Integer> rk = new ArrayList<>();
             for (var mod : net.namedModules().values()) {
@@ -815,24 +854,42 @@ public final class FakeBackendMain {
                     }
                 }
             }
-            // Column signs of the two SVDs: d_j = sign(U_cpu[:, j] · U_gpu[:, j]).
-            float[] d = new float[r];
-            for (int j = 0; j < r; j++) {
-                double dot = 0;
-                for (int i = 0; i < m; i++) {
-                    dot += (double) c[0][i * r + j] * g[0][i * r + j];
+            // The first moment: sliced or reset, it must equal the host's; rotated, it must be Pᵀ M Q with the
+            // device's own P[:, :r'] = U_oldᵀ U_new and Q[:, :r'] = V_oldᵀ V_new (the host's P and Q may differ
+            // from them where singular values are close, so the two rotated moments are not compared directly).
+            float[] mAligned = c[3];
+            if (policy == dev.oialr4j.oialr.StatePolicy.ROTATE) {
+                float[] u0 = befores.get(1).get(3 * l);
+                float[] v0 = befores.get(1).get(3 * l + 1);
+                float[] m0 = befores.get(1).get(3 * l + 2);
+                int r0 = u0.length / m;
+                double[] pp = new double[r0 * r];
+                double[] qq = new double[r0 * r];
+                for (int i = 0; i < r0; i++) {
+                    for (int j = 0; j < r; j++) {
+                        for (int k = 0; k < m; k++) {
+                            pp[i * r + j] += (double) u0[k * r0 + i] * g[0][k * r + j];
+                        }
+                        for (int k = 0; k < n; k++) {
+                            qq[i * r + j] += (double) v0[k * r0 + i] * g[2][k * r + j];
+                        }
+                    }
                 }
-                d[j] = dot < 0 ? -1f : 1f;
-            }
-            float[] mAligned = new float[r * r];
-            for (int i = 0; i < r; i++) {
-                for (int j = 0; j < r; j++) {
-                    // Only a rotated moment carries the signs of P and Q; a sliced or reset one does not.
-                    boolean rotated = policy == dev.oialr4j.oialr.StatePolicy.ROTATE;
-                    mAligned[i * r + j] = rotated ? g[3][i * r + j] * d[i] * d[j] : g[3][i * r + j];
+                double[] want = new double[r * r];
+                for (int i = 0; i < r; i++) {
+                    for (int j = 0; j < r; j++) {
+                        double acc = 0;
+                        for (int a = 0; a < r0; a++) {
+                            for (int bb = 0; bb < r0; bb++) {
+                                acc += pp[a * r + i] * m0[a * r0 + bb] * qq[bb * r + j];
+                            }
+                        }
+                        want[i * r + j] = acc;
+                    }
                 }
+                mAligned = toFloat(want);
             }
-            e = first(close(c[3], mAligned, 1e-4), close(c[4], g[4], 1e-4), c[5][0] == g[5][0] ? null
+            e = first(close(mAligned, g[3], 1e-4), close(c[4], g[4], 1e-4), c[5][0] == g[5][0] ? null
                     : "step " + g[5][0] + " instead of " + c[5][0]);
             if (e != null) {
                 return "layer " + l + " optimizer state (" + policy + "): " + e;
@@ -925,6 +982,18 @@ public final class FakeBackendMain {
             var h = Linker.nativeLinker().downcallHandle(lib.findOrThrow("fake_cuda_retains"),
                     FunctionDescriptor.of(JAVA_INT, JAVA_INT));
             return (int) h.invokeExact(ordinal);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    @SuppressWarnings("restricted")
+    private static int svdMatrices() {
+        try {
+            var lib = SymbolLookup.libraryLookup(System.getProperty(Cusolver.LIBRARY_PROPERTY), Arena.global());
+            var h = Linker.nativeLinker().downcallHandle(lib.findOrThrow("fake_cusolver_svd_matrices"),
+                    FunctionDescriptor.of(JAVA_INT));
+            return (int) h.invokeExact();
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }

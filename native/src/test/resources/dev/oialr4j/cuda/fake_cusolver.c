@@ -106,6 +106,10 @@ static int check(handle_t* h, int jobz, int m, int n, int lda, int ldu, int ldv)
     return OK;
 }
 
+/* Matrices decomposed so far by gesvdj and gesvdjBatched, for the tests (not a cuSOLVER function). */
+static int svd_matrices;
+int fake_cusolver_svd_matrices(void) { return svd_matrices; }
+
 int cusolverDnSgesvdj_bufferSize(handle_t* h, int jobz, int econ, int m, int n, const float* A, int lda,
                                  const float* S, const float* U, int ldu, const float* V, int ldv, int* lwork,
                                  info_t* info) {
@@ -123,6 +127,7 @@ int cusolverDnSgesvdj(handle_t* h, int jobz, int econ, int m, int n, float* A, i
     if (lwork < m * n + 7 || work == NULL) return INVALID;
     rc = jacobi(jobz, m, n, A, lda, S, U, ldu, V, ldv, info);
     *devInfo = 0;
+    svd_matrices++;
     return rc;
 }
 int cusolverDnSgesvdjBatched_bufferSize(handle_t* h, int jobz, int m, int n, const float* A, int lda, const float* S,
@@ -146,6 +151,7 @@ int cusolverDnSgesvdjBatched(handle_t* h, int jobz, int m, int n, float* A, int 
                     V + (long)b * ldv * n, ldv, info);
         if (rc) return rc;
         devInfo[b] = 0;
+        svd_matrices++;
     }
     return OK;
 }
