@@ -272,6 +272,7 @@ public final class FakeBackendMain {
             return p != 0 && info[1] == 80L << 30 && info[0] <= info[1] ? null : "alloc " + p + ", info " + Arrays.toString(info);
         });
         check("training-steps-match-cpu", () -> trainingSteps(cpu, cuda));
+        check("resnet-steps-match-cpu", () -> resnetSteps(cpu, cuda));
         check("missing-gpu-index", () -> {
             try {
                 new CudaBackend(Device.cuda(5), new CudaBackend.Options(false), image);
@@ -416,6 +417,48 @@ public final class FakeBackendMain {
             }
         }
         return losses[0][4] < losses[0][0] ? null : "loss did not decrease: " + Arrays.toString(losses[0]);
+    }
+
+    /**
+     * Three SGD steps of a small ResNet (conv, batch norm, ReLU, shortcuts, global pooling) on both
+     * backends, then an OIALR conversion to LowRankConv2d and two more steps: the losses must agree.
+     */
+    private static String resnetSteps(CpuBackend cpu, CudaBackend cuda) {
+        double[][] losses = new double[2][];
+        dev.oialr4j.backend.Backend[] backends = {cpu, cuda};
+        float[] x = random(6 * 3 * 8 * 8);
+        int[] labels = RNG.ints(6, 0, 5).toArray();
+        for (int k = 0; k < 2; k++) {
+            var b = backends[k];
+            var net = dev.oialr4j.nn.models.ResNet.builder().input(3, 8, 8).depth(8).classes(5).seed(3).build();
+            net.to(b);
+            var opt = new dev.oialr4j.optim.Sgd(b, dev.oialr4j.optim.ParamGroup.decayMatricesOnly(net.parameters(),
+                    5e-4), 0.05, 0.9, true);
+            var oialr = new dev.oialr4j.oialr.Oialr(dev.oialr4j.oialr.OialrConfig.builder().build());
+            losses[k] = new double[5];
+            for (int s = 0; s < 5; s++) {
+                if (s == 3) {
+                    oialr.convert(net, opt, b);
+                }
+                var tape = new dev.oialr4j.autograd.Tape(b);
+                var ops = new dev.oialr4j.autograd.Ops(tape);
+                for (var p : net.parameters()) {
+                    p.zeroGrad();
+                }
+                opt.zeroGrad();
+                var loss = ops.crossEntropy(net.forward(ops,
+                        dev.oialr4j.autograd.Variable.constant(b.fromHost(x, 6, 3, 8, 8))), labels, 0f);
+                tape.backward(loss);
+                opt.step();
+                losses[k][s] = b.toHost(loss.value())[0];
+            }
+        }
+        for (int s = 0; s < 5; s++) {
+            if (!(Math.abs(losses[0][s] - losses[1][s]) <= 1e-4 * Math.abs(losses[0][s]))) {
+                return "step " + s + ": loss " + losses[1][s] + " on CUDA, " + losses[0][s] + " on CPU";
+            }
+        }
+        return null;
     }
 
     /** A (m × r) · S (r × r) · Bᵀ (B is n × r), in double. */
