@@ -214,7 +214,7 @@ public final class FakeBackendMain {
         });
         check("missing-kernel-status", () -> {
             try {
-                cuda.gelu(cuda.zeros(4), cuda.zeros(4));
+                cuda.sumCols(cuda.zeros(2, 2), cuda.zeros(2)); // sum_cols has no stand-in
                 return "no exception";
             } catch (CudaException e) {
                 return e.getMessage().equals("cuLaunchKernel failed: CUDA_ERROR_NOT_SUPPORTED (801)") ? null : e.getMessage();
@@ -273,6 +273,7 @@ public final class FakeBackendMain {
         });
         check("training-steps-match-cpu", () -> trainingSteps(cpu, cuda));
         check("resnet-steps-match-cpu", () -> resnetSteps(cpu, cuda));
+        check("vit-steps-match-cpu", () -> vitSteps(cpu, cuda));
         check("missing-gpu-index", () -> {
             try {
                 new CudaBackend(Device.cuda(5), new CudaBackend.Options(false), image);
@@ -448,6 +449,50 @@ public final class FakeBackendMain {
                 opt.zeroGrad();
                 var loss = ops.crossEntropy(net.forward(ops,
                         dev.oialr4j.autograd.Variable.constant(b.fromHost(x, 6, 3, 8, 8))), labels, 0f);
+                tape.backward(loss);
+                opt.step();
+                losses[k][s] = b.toHost(loss.value())[0];
+            }
+        }
+        for (int s = 0; s < 5; s++) {
+            if (!(Math.abs(losses[0][s] - losses[1][s]) <= 1e-4 * Math.abs(losses[0][s]))) {
+                return "step " + s + ": loss " + losses[1][s] + " on CUDA, " + losses[0][s] + " on CPU";
+            }
+        }
+        return null;
+    }
+
+    /**
+     * AdamW steps of a small vision transformer (patch embedding, class token, pre-norm blocks with fused
+     * multi-head attention, GELU, drop path 0.2) on both backends, with an OIALR conversion of its Linears
+     * after three steps: the losses must agree (drop-path masks are the same counter-based draws).
+     */
+    private static String vitSteps(CpuBackend cpu, CudaBackend cuda) {
+        double[][] losses = new double[2][];
+        dev.oialr4j.backend.Backend[] backends = {cpu, cuda};
+        float[] x = random(5 * 1 * 8 * 8);
+        int[] labels = RNG.ints(5, 0, 4).toArray();
+        for (int k = 0; k < 2; k++) {
+            var b = backends[k];
+            var net = dev.oialr4j.nn.models.VisionTransformer.small().image(1, 8, 8).patch(4).dim(16).heads(2).depth(2)
+                    .dropPath(0.2f).classes(4).seed(4).build();
+            net.to(b);
+            var opt = new dev.oialr4j.optim.AdamW(b, dev.oialr4j.optim.ParamGroup.decayMatricesOnly(net.parameters(),
+                    0.05), 1e-2);
+            var oialr = new dev.oialr4j.oialr.Oialr(dev.oialr4j.oialr.OialrConfig.builder().build());
+            losses[k] = new double[5];
+            for (int s = 0; s < 5; s++) {
+                if (s == 3) {
+                    oialr.convert(net, opt, b);
+                }
+                var tape = new dev.oialr4j.autograd.Tape(b);
+                var ops = new dev.oialr4j.autograd.Ops(tape);
+                for (var p : net.parameters()) {
+                    p.zeroGrad();
+                }
+                opt.zeroGrad();
+                var loss = ops.crossEntropy(net.forward(ops,
+                        dev.oialr4j.autograd.Variable.constant(b.fromHost(x, 5, 1, 8, 8))), labels, 0.1f);
                 tape.backward(loss);
                 opt.step();
                 losses[k][s] = b.toHost(loss.value())[0];

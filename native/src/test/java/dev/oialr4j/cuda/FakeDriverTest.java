@@ -122,7 +122,7 @@ class FakeDriverTest {
                 "gemm-beta0-ignores-nan", "gemm-vector-shapes", "gemm-shape-error", "tf32-uses-gemmex", "cublas-status",
                 "axpby", "add-mul-scale", "addRowVector-relu-sumRows", "dropout-mask-bit-identical", "sgd-nesterov",
                 "sgd-plain-null-buffer", "adamw", "sum-sumSquares", "missing-kernel-status", "host-tensor-rejected",
-                "sigma-svd", "strided-batched-gemm", "events", "async-alloc", "training-steps-match-cpu", "resnet-steps-match-cpu", "missing-gpu-index", "bad-image-releases-context", "cusolver-status",
+                "sigma-svd", "strided-batched-gemm", "events", "async-alloc", "training-steps-match-cpu", "resnet-steps-match-cpu", "vit-steps-match-cpu", "missing-gpu-index", "bad-image-releases-context", "cusolver-status",
                 "close-frees-everything").stream().map(n -> n + ": ok").toList();
         expected = new java.util.ArrayList<>(expected);
         expected.addAll(expected.size() - 1, FakeBackendMain.SPI_OP_CHECKS.stream().map(n -> n + ": ok").toList());

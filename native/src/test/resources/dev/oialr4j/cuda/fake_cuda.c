@@ -253,6 +253,17 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
     } else if (!strcmp(name, "set_diagonal")) {
         const float* v = P(0, float*); float* o = P(1, float*); int n = P(2, int);
         for (int i = 0; i < n; i++) o[(long long)i * (n + 1)] = v[i];
+    } else if (!strcmp(name, "gelu") || !strcmp(name, "gelu_backward")) {
+        /* tanh-form GELU in double: 0.5 x (1 + tanh(c (x + a x^3))) and its derivative times dy. */
+        int back = name[4] == '_';
+        const float* x = P(0, float*); const float* dy = back ? P(1, float*) : NULL; float* o = P(1 + back, float*);
+        int n = P(2 + back, int);
+        const double c = 0.7978845608028654, a = 0.044715;
+        for (int i = 0; i < n; i++) {
+            double v = x[i], t = tanh(c * (v + a * v * v * v));
+            o[i] = back ? (float)((0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * a * v * v)) * dy[i])
+                        : (float)(0.5 * v * (1 + t));
+        }
     } else if (!strcmp(name, "im2col_nchw") || !strcmp(name, "col2im_nchw")) {
         /* Plain loops over (row, image, oy, ox): copy out (im2col) or add back (col2im). */
         int adjoint = name[0] == 'c';
