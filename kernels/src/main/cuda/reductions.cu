@@ -108,3 +108,48 @@ extern "C" __global__ void count_correct(const int* __restrict__ argmax, const i
     for (int o = 16; o > 0; o >>= 1) mine += __shfl_down_sync(0xffffffffu, mine, o);
     if ((threadIdx.x & 31) == 0 && mine != 0) atomicAdd(correct, mine);
 }
+
+// Column sums over many rows in two stages, for row counts where one thread per column (bias_grad,
+// layernorm_param_grads) would leave the GPU nearly idle: stage one gives every (chunk of `chunk`
+// rows, column) pair a thread that sums its run in double into partial[c, j] (mode 0: x; mode 1:
+// dy * xhat into partial and dy into partial2, xhat = (x - mean[r]) * rstd[r] as layernorm_backward);
+// stage two (column_finish) adds the partials of each column in chunk order. Deterministic; agrees
+// with the sequential float sums to float rounding, not bit for bit.
+extern "C" __global__ void column_partials(const float* __restrict__ x, const float* __restrict__ dy,
+                                           const float* __restrict__ mean, const float* __restrict__ rstd,
+                                           double* __restrict__ partial, double* __restrict__ partial2, int rows,
+                                           int cols, int chunk, int mode) {
+    const int chunks = (rows + chunk - 1) / chunk;
+    GRID_STRIDE_LOOP(t, (long long)chunks * cols) {
+        const int j = (int)(t % cols);
+        const int c = (int)(t / cols);
+        const int r1 = min(rows, (c + 1) * chunk);
+        double a = 0.0, b = 0.0;
+        for (int r = c * chunk; r < r1; r++) {
+            const long long i = (long long)r * cols + j;
+            if (mode == 0) {
+                a += x[i];
+            } else {
+                const float xh = (x[i] - mean[r]) * rstd[r];
+                a += (double)dy[i] * xh;
+                b += dy[i];
+            }
+        }
+        partial[t] = a;
+        if (mode != 0) partial2[t] = b;
+    }
+}
+
+// out[j] = sum over chunks of partial[c, j] (and out2 from partial2 when not null), in chunk order.
+extern "C" __global__ void column_finish(const double* __restrict__ partial, const double* __restrict__ partial2,
+                                         float* __restrict__ out, float* __restrict__ out2, int chunks, int cols) {
+    GRID_STRIDE_LOOP(j, cols) {
+        double a = 0.0, b = 0.0;
+        for (int c = 0; c < chunks; c++) {
+            a += partial[(long long)c * cols + j];
+            if (out2 != nullptr) b += partial2[(long long)c * cols + j];
+        }
+        out[j] = (float)a;
+        if (out2 != nullptr) out2[j] = (float)b;
+    }
+}

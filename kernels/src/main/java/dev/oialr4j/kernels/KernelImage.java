@@ -25,6 +25,7 @@ public final class KernelImage {
             "bias_relu_backward", "gelu", "gelu_backward", "bias_gelu_forward", "dropout", "transpose", "set_diagonal",
             // reductions.cu
             "bias_grad", "sum_cols", "block_sums", "sum_partials", "argmax_rows", "count_correct",
+            "column_partials", "column_finish",
             // softmax.cu
             "softmax_rows", "cross_entropy_forward", "cross_entropy_backward", "softmax_backward",
             "attention_softmax", "attention_softmax_backward",

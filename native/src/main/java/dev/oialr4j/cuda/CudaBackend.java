@@ -383,7 +383,35 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
                     + " elements for input " + x.shape());
         }
         ensureCurrent();
-        kernels.biasGrad(address(x), address(out), x.rows(), x.cols());
+        if (x.rows() <= SEQUENTIAL_COLUMN_ROWS) {
+            kernels.biasGrad(address(x), address(out), x.rows(), x.cols());
+        } else {
+            columnSums(address(x), 0L, 0L, 0L, address(out), 0L, x.rows(), x.cols(), 0);
+        }
+    }
+
+    /**
+     * Up to this many rows, column sums (bias gradients, layer norm's dγ and dβ) run one thread per column in
+     * row order (bias gradients then match CpuBackend bit for bit); above, in two stages over chunks of
+     * rows (double partials, float rounding), because one thread per column would leave the GPU idle on
+     * (batch · tokens)-row activations.
+     */
+    static final int SEQUENTIAL_COLUMN_ROWS = 2048;
+
+    private void columnSums(long x, long dy, long mean, long rstd, long out, long out2, int rows, int cols, int mode) {
+        int chunks = (rows + CudaKernels.COLUMN_CHUNK - 1) / CudaKernels.COLUMN_CHUNK;
+        long bytes = 8L * chunks * cols;
+        long p1 = scratch(bytes);
+        long p2 = mode == 0 ? 0L : scratch(bytes);
+        try {
+            kernels.columnPartials(x, dy, mean, rstd, p1, p2, rows, cols, mode);
+            kernels.columnFinish(p1, p2, out, out2, chunks, cols);
+        } finally {
+            releaseScratch(p1, bytes);
+            if (p2 != 0L) {
+                releaseScratch(p2, bytes);
+            }
+        }
     }
 
     @Override
@@ -872,8 +900,13 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
         ensureCurrent();
         kernels.layerNormBackward(address(x), address(gamma), address(dy), address(mean), address(rstd), address(dx),
                 rows, cols);
-        kernels.layerNormParamGrads(address(x), address(dy), address(mean), address(rstd), address(dGamma),
-                address(dBeta), rows, cols);
+        if (rows <= SEQUENTIAL_COLUMN_ROWS) {
+            kernels.layerNormParamGrads(address(x), address(dy), address(mean), address(rstd), address(dGamma),
+                    address(dBeta), rows, cols);
+        } else {
+            columnSums(address(x), address(dy), address(mean), address(rstd), address(dGamma), address(dBeta), rows,
+                    cols, 1);
+        }
     }
 
     private static void rowStats(String op, Tensor x, Tensor mean, Tensor rstd) {

@@ -173,6 +173,23 @@ public final class CudaKernels {
         perColumn("bias_grad", cols);
     }
 
+    /** Rows per partial sum of {@link #columnPartials}. */
+    public static final int COLUMN_CHUNK = 64;
+
+    /** Stage one of the two-stage column sums (mode 0: x; mode 1: layer-norm dγ and dβ); partials are doubles. */
+    public synchronized void columnPartials(long x, long dy, long mean, long rstd, long partial, long partial2,
+            int rows, int cols, int mode) {
+        args().ptr(x).ptr(dy).ptr(mean).ptr(rstd).ptr(partial).ptr(partial2).i32(rows).i32(cols).i32(COLUMN_CHUNK)
+                .i32(mode);
+        elementwise("column_partials", (long) ((rows + COLUMN_CHUNK - 1) / COLUMN_CHUNK) * cols);
+    }
+
+    /** Stage two: out[j] (and out2[j] when not 0) = Σ over chunks, in order. */
+    public synchronized void columnFinish(long partial, long partial2, long out, long out2, int chunks, int cols) {
+        args().ptr(partial).ptr(partial2).ptr(out).ptr(out2).i32(chunks).i32(cols);
+        elementwise("column_finish", cols);
+    }
+
     public synchronized void sumCols(long x, long out, int rows, int cols) {
         args().ptr(x).ptr(out).i32(rows).i32(cols);
         perRow("sum_cols", rows);

@@ -225,6 +225,17 @@ class BackendParityTest {
             be.sumRows(be.fromHost(x, rows, cols), o);
             return be.toHost(o);
         }, true, 0, "sumRows");
+        // Past CudaBackend.SEQUENTIAL_COLUMN_ROWS the GPU sums columns in two stages (float rounding).
+        int tall = 5000;
+        float[] xt = random(tall * 33);
+        Function<Backend, float[]> tallSum = be -> {
+            Tensor o = be.zeros(33);
+            be.sumRows(be.fromHost(xt, tall, 33), o);
+            return be.toHost(o);
+        };
+        float[] gotTall = tallSum.apply(b);
+        close(KernelReference.sumRows(xt, tall, 33), gotTall, 1e-4, "sumRows over 5000 rows");
+        againstCpu(b, gotTall, tallSum, false, 1e-4, "sumRows over 5000 rows");
         Tensor sc = b.zeros(rows);
         b.sumCols(t, sc);
         close(KernelReference.sumCols(x, rows, cols), b.toHost(sc), FP32, "sumCols");
@@ -762,7 +773,13 @@ class BackendParityTest {
     @ValueSource(strings = {"cpu", "cuda"})
     void layerNorm(String name) {
         Backend b = backend(name);
-        int rows = 37;
+        // 2100 rows: past CudaBackend.SEQUENTIAL_COLUMN_ROWS, where dγ and dβ are summed in two stages.
+        for (int rows : new int[] {37, 2100}) {
+            layerNormCase(b, rows);
+        }
+    }
+
+    private void layerNormCase(Backend b, int rows) {
         int cols = 130;
         float[] x = random(rows * cols);
         float[] gamma = random(cols);

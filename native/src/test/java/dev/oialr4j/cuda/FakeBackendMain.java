@@ -547,7 +547,7 @@ public final class FakeBackendMain {
 
     static final List<String> SPI_OP_CHECKS = List.of("im2col-col2im", "conv2d-chunks-groups", "conv2d-1x1-no-bias",
             "max-avg-global-pool", "batch-norm-train-eval", "layer-norm", "batched-gemm", "attention-masked",
-            "multi-head-attention", "permute-narrow", "drop-path-scale-samples");
+            "multi-head-attention", "permute-narrow", "drop-path-scale-samples", "column-sums-two-stage");
 
     /** A host tensor and the same values on the device. */
     private record Pair(Tensor host, Tensor dev) {
@@ -783,6 +783,33 @@ public final class FakeBackendMain {
             cpu.scaleSamples(x.host(), maskCopy.host(), out.host());
             cuda.scaleSamples(x.dev(), maskCopy.dev(), out.dev());
             return first(sameAs("mask", mask, cuda), sameAs("scaled", out, cuda));
+        });
+        twoStageCheck(cpu, cuda);
+    }
+
+    private static void twoStageCheck(CpuBackend cpu, CudaBackend cuda) {
+        check("column-sums-two-stage", () -> {
+            int rows = CudaBackend.SEQUENTIAL_COLUMN_ROWS + 1000; // past the sequential path, not a chunk multiple
+            Pair x = Pair.random(cuda, rows, 37);
+            Pair s = Pair.zeros(cuda, 37);
+            cpu.sumRows(x.host(), s.host());
+            cuda.sumRows(x.dev(), s.dev());
+            Pair gamma = Pair.random(cuda, 37);
+            Pair beta = Pair.random(cuda, 37);
+            Pair y = Pair.zeros(cuda, rows, 37);
+            Pair mean = Pair.zeros(cuda, rows);
+            Pair rstd = Pair.zeros(cuda, rows);
+            cpu.layerNorm(x.host(), gamma.host(), beta.host(), 1e-5f, y.host(), mean.host(), rstd.host());
+            cuda.layerNorm(x.dev(), gamma.dev(), beta.dev(), 1e-5f, y.dev(), mean.dev(), rstd.dev());
+            Pair dy = Pair.random(cuda, rows, 37);
+            Pair dx = Pair.zeros(cuda, rows, 37);
+            Pair dg = Pair.zeros(cuda, 37);
+            Pair db = Pair.zeros(cuda, 37);
+            cpu.layerNormBackward(x.host(), gamma.host(), mean.host(), rstd.host(), dy.host(), dx.host(), dg.host(),
+                    db.host());
+            cuda.layerNormBackward(x.dev(), gamma.dev(), mean.dev(), rstd.dev(), dy.dev(), dx.dev(), dg.dev(), db.dev());
+            return first(closeTo("sumRows", s, cuda, 1e-5), closeTo("dgamma", dg, cuda, 1e-5),
+                    closeTo("dbeta", db, cuda, 1e-5), closeTo("dx", dx, cuda, 1e-5));
         });
     }
 

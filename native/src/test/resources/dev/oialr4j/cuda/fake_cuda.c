@@ -253,6 +253,28 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
     } else if (!strcmp(name, "set_diagonal")) {
         const float* v = P(0, float*); float* o = P(1, float*); int n = P(2, int);
         for (int i = 0; i < n; i++) o[(long long)i * (n + 1)] = v[i];
+    } else if (!strcmp(name, "column_partials")) {
+        const float* x = P(0, float*); const float* dy = P(1, float*); const float* mean = P(2, float*);
+        const float* rstd = P(3, float*); double* p1 = P(4, double*); double* p2 = P(5, double*);
+        int rows = P(6, int), cols = P(7, int), chunk = P(8, int), mode = P(9, int);
+        for (int c = 0; c * chunk < rows; c++) for (int j = 0; j < cols; j++) {
+            double a = 0, b = 0;
+            for (int r = c * chunk; r < rows && r < (c + 1) * chunk; r++) {
+                long long i = (long long)r * cols + j;
+                if (mode == 0) a += x[i];
+                else { a += (double)dy[i] * ((x[i] - (double)mean[r]) * rstd[r]); b += dy[i]; }
+            }
+            p1[(long long)c * cols + j] = a;
+            if (mode) p2[(long long)c * cols + j] = b;
+        }
+    } else if (!strcmp(name, "column_finish")) {
+        const double* p1 = P(0, double*); const double* p2 = P(1, double*); float* o1 = P(2, float*); float* o2 = P(3, float*);
+        int chunks = P(4, int), cols = P(5, int);
+        for (int j = 0; j < cols; j++) {
+            double a = 0, b = 0;
+            for (int c = 0; c < chunks; c++) { a += p1[(long long)c * cols + j]; if (o2) b += p2[(long long)c * cols + j]; }
+            o1[j] = (float)a; if (o2) o2[j] = (float)b;
+        }
     } else if (!strcmp(name, "gelu") || !strcmp(name, "gelu_backward")) {
         /* tanh-form GELU in double: 0.5 x (1 + tanh(c (x + a x^3))) and its derivative times dy. */
         int back = name[4] == '_';
