@@ -30,7 +30,7 @@ import java.util.Arrays;
  * here too ({@link #openSigmaRound}).
  *
  * <p>Numerics against {@code CpuBackend}: elementwise ops, the optimizer updates, the bias gradient
- * ({@link #sumRows}), dropout and drop-path masks, im2col, pooling, permute and slices, and the
+ * ({@link #sumRows}, up to {@link #SEQUENTIAL_COLUMN_ROWS} rows), dropout and drop-path masks, im2col, pooling, permute and slices, and the
  * cross-entropy gradient round identically (bit for bit);
  * GELU uses the GPU's tanhf (within an ulp); sums, softmax and the loss accumulate in double in a
  * different order (within float rounding); GEMM is cuBLAS fp32 (or TF32 when {@link Options#tf32()}).
@@ -676,18 +676,29 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
         int ohw = g.outHeight() * g.outWidth();
         int og = g.outPerGroup();
         int kg = g.patchSize();
-        int nb = convChunk(g);
-        long colBytes = 4L * kg * nb * ohw;
+        Conv2dOptions o = g.options();
+        boolean direct = g.kernelH() == 1 && g.kernelW() == 1 && o.strideH() == 1 && o.strideW() == 1
+                && o.padH() == 0 && o.padW() == 0;
+        int nb = direct ? g.batch() : convChunk(g);
+        long colBytes = direct ? 4L : 4L * kg * nb * ohw;
         long cols = scratch(colBytes);
         try {
             for (int i0 = 0; i0 < g.batch(); i0 += nb) {
                 int n = Math.min(nb, g.batch() - i0);
                 for (int grp = 0; grp < g.groups(); grp++) {
-                    kernels.im2colNchw(address(x), cols, d, i0, n, grp);
                     long yOff = address(y) + 4L * ((long) i0 * g.outChannels() + (long) grp * og) * ohw;
-                    cublas.rowMajorGemmStridedBatched(false, false, og, ohw, kg, 1f,
-                            address(w) + 4L * grp * og * kg, kg, 0L, cols, n * ohw, ohw, 0f, yOff, ohw,
-                            (long) g.outChannels() * ohw, n);
+                    long wg = address(w) + 4L * grp * og * kg;
+                    if (direct) {
+                        // 1×1, stride 1, no padding: image i's channels of the group are already its (kg × OHW)
+                        // column matrix, read in place.
+                        long xOff = address(x) + 4L * ((long) i0 * g.inChannels() + (long) grp * g.inPerGroup()) * ohw;
+                        cublas.rowMajorGemmStridedBatched(false, false, og, ohw, kg, 1f, wg, kg, 0L, xOff, ohw,
+                                (long) g.inChannels() * ohw, 0f, yOff, ohw, (long) g.outChannels() * ohw, n);
+                        continue;
+                    }
+                    kernels.im2colNchw(address(x), cols, d, i0, n, grp);
+                    cublas.rowMajorGemmStridedBatched(false, false, og, ohw, kg, 1f, wg, kg, 0L, cols, n * ohw, ohw, 0f,
+                            yOff, ohw, (long) g.outChannels() * ohw, n);
                 }
             }
         } finally {
