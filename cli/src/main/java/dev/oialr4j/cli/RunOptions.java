@@ -1,5 +1,7 @@
 package dev.oialr4j.cli;
 
+import dev.oialr4j.backend.Backends;
+import dev.oialr4j.tensor.Device;
 import dev.oialr4j.nn.models.Models;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -81,6 +83,10 @@ public final class RunOptions {
     @Option(names = "--threads", description = "CPU threads (default: all cores).")
     Integer threads;
 
+    @Option(names = "--device", defaultValue = "cpu",
+            description = "Where to train: cpu, cuda or cuda:N (default ${DEFAULT-VALUE}).")
+    String device;
+
     @Option(names = "--data-dir",
             description = "Folder with the four Fashion-MNIST IDX files (default: the bundled data/fashion-mnist),"
                     + " or with CIFAR-10's binary batches (cifar-10-batches-bin) for --data cifar10.")
@@ -90,7 +96,22 @@ public final class RunOptions {
         return threads != null ? threads : Runtime.getRuntime().availableProcessors();
     }
 
+    /** The parsed --device; valid after {@link #validate()}. */
+    Device device() {
+        return Device.parse(device);
+    }
+
     void validate() {
+        Device d;
+        try {
+            d = Device.parse(device);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException(e.getMessage());
+        }
+        // Before any data is read: a missing GPU is reported at once, in one sentence.
+        Backends.unavailableReason(d).ifPresent(reason -> {
+            throw new Backends.UnavailableException(reason);
+        });
         if (!Models.NAMES.contains(model)) {
             throw new Main.UsageException("unknown model '" + model + "' (available: " + String.join(", ", Models.NAMES)
                     + ")");

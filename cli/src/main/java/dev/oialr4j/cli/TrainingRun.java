@@ -20,7 +20,6 @@ import dev.oialr4j.optim.LrSchedule;
 import dev.oialr4j.optim.Optimizer;
 import dev.oialr4j.optim.ParamGroup;
 import dev.oialr4j.optim.Sgd;
-import dev.oialr4j.tensor.Device;
 import dev.oialr4j.train.EpochResult;
 import dev.oialr4j.train.ProgressBar;
 import dev.oialr4j.train.TrainResult;
@@ -86,7 +85,7 @@ final class TrainingRun {
             throw new Main.UsageException("the run in " + runDir + " has already finished its " + o.epochs
                     + " epochs; there is nothing to resume");
         }
-        try (Backend backend = Backends.create(Device.CPU, threads);
+        try (Backend backend = Backends.create(o.device(), threads);
                 RunDirectory run = resume == null ? RunDirectory.create(runDir) : RunDirectory.resume(runDir, epochsDone)) {
             Module net = buildModel(o, data);
             net.to(backend);
@@ -133,6 +132,7 @@ final class TrainingRun {
             config.put("seed", o.seed);
             config.put("stability_lag", o.stabilityLag);
             config.put("threads", threads);
+            config.put("device", backend.device().toString());
             config.put("data", data.dir().toString());
             config.put("parameters", net.parameterCount());
             config.put("java", Runtime.version().toString());

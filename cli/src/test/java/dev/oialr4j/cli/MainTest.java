@@ -15,6 +15,9 @@ import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.zip.GZIPOutputStream;
+import dev.oialr4j.backend.Backends;
+import dev.oialr4j.tensor.Device;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -57,6 +60,27 @@ class MainTest {
         assertEquals(2, r.code());
         assertOneSentence(r);
         assertTrue(r.err().contains("--no-such-flag"), r.err());
+    }
+
+    @Test
+    void cudaWithoutGpuIsOneSentenceAndNonZeroExit(@TempDir Path tmp) {
+        Assumptions.assumeTrue(Backends.unavailableReason(Device.cuda(0)).isPresent(),
+                "this machine has a usable GPU, so --device cuda would train");
+        for (String command : List.of("train", "compare")) {
+            Result r = run(command, "--device", "cuda", "--epochs", "1", "--out", tmp.resolve(command).toString());
+            assertEquals(1, r.code(), r.err());
+            assertOneSentence(r);
+            assertTrue(r.err().startsWith("oialr4j: device cuda:0 is not available: "), r.err());
+            assertFalse(Files.exists(tmp.resolve(command)), "nothing is written before the device is checked");
+        }
+    }
+
+    @Test
+    void unknownDeviceIsRejected() {
+        Result r = run("train", "--device", "tpu");
+        assertEquals(1, r.code());
+        assertOneSentence(r);
+        assertTrue(r.err().contains("unknown device 'tpu'"), r.err());
     }
 
     @Test

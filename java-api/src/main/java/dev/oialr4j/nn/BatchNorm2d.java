@@ -20,8 +20,8 @@ public final class BatchNorm2d extends Module {
     private final float eps;
     private final Parameter weight;
     private final Parameter bias;
-    private final Tensor runningMean;
-    private final Tensor runningVar;
+    private Tensor runningMean;
+    private Tensor runningVar;
 
     public BatchNorm2d(int channels) {
         this(channels, 0.1f, 1e-5f);
@@ -48,6 +48,13 @@ public final class BatchNorm2d extends Module {
         if (x.value().rank() != 4 || x.dims()[1] != channels) {
             throw new IllegalArgumentException("BatchNorm2d(" + channels + "): input " + x.value().shape()
                     + " is not [N, " + channels + ", H, W]");
+        }
+        // The running statistics are buffers, not parameters, so Module.to leaves them on the host; they
+        // follow the parameters to the backend the first time the layer runs there.
+        var backend = ops.backend();
+        if (!runningMean.device().equals(backend.device()) && runningMean.isHost()) {
+            runningMean = backend.fromHost(runningMean.data(), channels);
+            runningVar = backend.fromHost(runningVar.data(), channels);
         }
         return ops.conv().batchNorm2d(x, weight, bias, runningMean, runningVar, isTraining(), momentum, eps);
     }

@@ -249,6 +249,14 @@ public final class Oialr implements TrainerCallback {
         int active = activeLayers(rounds, layers.size(), config.rolloutFraction());
         // Round 0 follows the conversion, whose bases come straight from a double SVD: nothing to check yet.
         boolean checkOrtho = rounds > 0 && rounds % ORTHO_CHECK_EVERY == 0;
+        if (backend instanceof DeviceSigmaRound.Provider provider) {
+            try (DeviceSigmaRound device = provider.openSigmaRound()) {
+                deviceRound(device, layers.subList(layers.size() - active, layers.size()), optimizer, backend,
+                        checkOrtho);
+            }
+            finishRound(t0);
+            return;
+        }
         List<LayerUpdate> updates = new ArrayList<>();
         for (int i = layers.size() - active; i < layers.size(); i++) {
             updates.add(LayerUpdate.read(layers.get(i), optimizer, backend, config, checkOrtho));
@@ -271,10 +279,85 @@ public final class Oialr implements TrainerCallback {
                 reorthonormalisations += u.reorthonormalised;
             }
         }
+        finishRound(t0);
+    }
+
+    private void finishRound(long t0) {
         rounds++;
         long spent = System.nanoTime() - t0;
         roundNanos += spent;
         roundMillis.add(spent / 1e6);
+    }
+
+    /**
+     * The round on a backend that provides {@link DeviceSigmaRound}: the same steps as the host path (basis
+     * check and QR repair, SVD of Σ, rank rule, rotation and truncation of the bases, state policy), but U,
+     * V and Σ stay on the device in its precision, so the double masters are dropped (a checkpoint reads the
+     * device bases instead). The QR repair itself runs on the host in double (rare: every
+     * {@link #ORTHO_CHECK_EVERY} rounds and only past the tolerance), folding R into Σ as the host path does.
+     */
+    private void deviceRound(DeviceSigmaRound device, List<Converted> active, Optimizer optimizer, Backend backend,
+            boolean checkOrtho) {
+        List<DeviceSigmaRound.Factors> factors = new ArrayList<>();
+        for (Converted c : active) {
+            c.u = null;
+            c.v = null;
+            LowRankLayer l = c.layer;
+            if (checkOrtho) {
+                repairOnHost(c, device, backend);
+            }
+            factors.add(new DeviceSigmaRound.Factors(l.u().value(), l.sigma().value(), l.v().value()));
+        }
+        DeviceSigmaRound.Decomposed svd = device.decompose(factors);
+        for (int i = 0; i < active.size(); i++) {
+            Converted c = active.get(i);
+            LowRankLayer l = c.layer;
+            int newRank = config.rankRule().newRank(svd.singularValues(i), c.fullRank);
+            ParamState state = optimizer.state(l.sigma());
+            boolean reset = config.statePolicy() == StatePolicy.RESET;
+            boolean rotate = config.statePolicy() == StatePolicy.ROTATE;
+            ParamState next = switch (state) {
+                case null -> null;
+                case ParamState.Adam adam -> reset
+                        ? new ParamState.Adam(backend.zeros(newRank, newRank), backend.zeros(newRank, newRank), 0)
+                        : new ParamState.Adam(rotate ? svd.rotateMoment(i, adam.m, newRank)
+                                : device.sliceMoment(adam.m, newRank), device.sliceMoment(adam.v, newRank), adam.step);
+                case ParamState.Momentum mom -> new ParamState.Momentum(reset || mom.buf == null ? null
+                        : rotate ? svd.rotateMoment(i, mom.buf, newRank) : device.sliceMoment(mom.buf, newRank));
+            };
+            DeviceSigmaRound.Factors f = svd.truncate(i, newRank);
+            l.u().setValue(f.u());
+            l.v().setValue(f.v());
+            l.sigma().setValue(f.sigma());
+            optimizer.setState(l.sigma(), next);
+        }
+    }
+
+    /** Re-orthonormalises a drifted device basis by a double QR on the host, R folded into Σ. */
+    private void repairOnHost(Converted c, DeviceSigmaRound device, Backend backend) {
+        LowRankLayer l = c.layer;
+        int m = l.outFeatures();
+        int n = l.inFeatures();
+        int r = l.rank();
+        boolean fixU = device.orthogonalityError(l.u().value()) > config.orthoTolerance();
+        boolean fixV = device.orthogonalityError(l.v().value()) > config.orthoTolerance();
+        if (!fixU && !fixV) {
+            return;
+        }
+        double[] s = DenseOps.toDouble(backend.toHost(l.sigma().value()));
+        if (fixU) {
+            Qr.Result qr = Qr.thin(DenseOps.toDouble(backend.toHost(l.u().value())), m, r);
+            l.u().setValue(backend.fromHost(DenseOps.toFloat(qr.q()), m, r));
+            s = DenseOps.multiply(qr.r(), r, r, s, r, r);
+            reorthonormalisations++;
+        }
+        if (fixV) {
+            Qr.Result qr = Qr.thin(DenseOps.toDouble(backend.toHost(l.v().value())), n, r);
+            l.v().setValue(backend.fromHost(DenseOps.toFloat(qr.q()), n, r));
+            s = DenseOps.multiply(s, r, r, DenseOps.transpose(qr.r(), r, r), r, r);
+            reorthonormalisations++;
+        }
+        l.sigma().setValue(backend.fromHost(DenseOps.toFloat(s), r, r));
     }
 
     /** The low-rank counterpart of a candidate layer with the given factors (its bias is shared). */
@@ -618,10 +701,13 @@ public final class Oialr implements TrainerCallback {
             l.put("out", c.layer.outFeatures());
             l.put("in", c.layer.inFeatures());
             list.add(l);
+            // After a device round the device bases are the masters (see deviceRound).
+            double[] u = c.u != null ? c.u.clone() : DenseOps.toDouble(trainer.backend().toHost(c.layer.u().value()));
+            double[] v = c.v != null ? c.v.clone() : DenseOps.toDouble(trainer.backend().toHost(c.layer.v().value()));
             out.putTensor(c.name + "/u", new dev.oialr4j.io.SafeTensors.F64(
-                    new int[] {c.layer.outFeatures(), c.layer.rank()}, c.u.clone()));
+                    new int[] {c.layer.outFeatures(), c.layer.rank()}, u));
             out.putTensor(c.name + "/v", new dev.oialr4j.io.SafeTensors.F64(
-                    new int[] {c.layer.inFeatures(), c.layer.rank()}, c.v.clone()));
+                    new int[] {c.layer.inFeatures(), c.layer.rank()}, v));
         }
         out.put("layers", list);
     }

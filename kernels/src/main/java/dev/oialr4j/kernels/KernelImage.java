@@ -18,8 +18,30 @@ public final class KernelImage {
     /** The first four bytes of a fatbin file as nvcc writes it: 0xBA55ED50, little-endian. */
     public static final int FATBIN_MAGIC = 0xBA55ED50;
 
-    /** Entry points of elementwise.cu, by the names {@code cuModuleGetFunction} looks up. */
-    public static final List<String> KERNEL_NAMES = List.of("bias_relu_forward", "bias_relu_backward", "bias_grad");
+    /** Entry points of the fatbin (src/main/cuda/*.cu), by the names {@code cuModuleGetFunction} looks up. */
+    public static final List<String> KERNEL_NAMES = List.of(
+            // elementwise.cu
+            "axpby", "add", "mul", "scale", "add_row_vector", "relu", "relu_backward", "bias_relu_forward",
+            "bias_relu_backward", "gelu", "gelu_backward", "bias_gelu_forward", "dropout", "transpose", "set_diagonal",
+            // reductions.cu
+            "bias_grad", "sum_cols", "block_sums", "sum_partials", "argmax_rows", "count_correct",
+            "column_partials", "column_finish",
+            // softmax.cu
+            "softmax_rows", "cross_entropy_forward", "cross_entropy_backward", "softmax_backward",
+            "attention_softmax", "attention_softmax_backward",
+            // norm.cu
+            "layernorm_forward", "layernorm_backward", "layernorm_param_grads", "batchnorm_forward",
+            "batchnorm_backward",
+            // optim.cu
+            "adamw_step", "sgd_step",
+            // conv.cu
+            "im2col", "col2im",
+            // spatial.cu
+            "im2col_nchw", "col2im_nchw", "add_channel_bias", "pool2d_forward", "pool2d_backward", "global_avg_pool",
+            "global_avg_pool_backward", "batchnorm2d_forward", "batchnorm2d_backward",
+            // transformer.cu
+            "masked_softmax_rows", "softmax_backward_inplace", "strided_copy", "add_narrowed", "drop_path_mask",
+            "scale_samples");
 
     private KernelImage() {
     }

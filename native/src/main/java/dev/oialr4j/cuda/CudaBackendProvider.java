@@ -7,17 +7,16 @@ import dev.oialr4j.tensor.Device;
 import java.util.Optional;
 
 /**
- * Offers the CUDA backend to {@code Backends} through {@link java.util.ServiceLoader}. The checks run in
- * the order a user can fix them: a driver, a GPU, the kernels, and finally the backend itself, which does
- * not exist yet, so this provider always reports itself unavailable with the first reason that applies.
+ * Offers the {@link CudaBackend} to {@code Backends} through {@link java.util.ServiceLoader}. The checks run
+ * in the order a user can fix them: a driver, a GPU, the kernels, cuBLAS; the first that fails is the
+ * reason reported. cuSOLVER is not required by the backend (only by {@link CudaSigmaSvd}, which checks it
+ * itself).
  *
  * <p>Neither loading nor constructing this class touches native code; the first
  * {@link #unavailableReason()} does, and its answer is kept for the life of the JVM (drivers and GPUs do
  * not come and go under a running process).
  */
 public final class CudaBackendProvider implements BackendProvider {
-
-    static final String NOT_IMPLEMENTED = "the CUDA backend's operations are not implemented yet in this build";
 
     @Override
     public Device.Type deviceType() {
@@ -26,12 +25,15 @@ public final class CudaBackendProvider implements BackendProvider {
 
     @Override
     public Optional<String> unavailableReason() {
-        return Optional.of(Probe.REASON);
+        return Optional.ofNullable(Probe.REASON);
     }
 
     @Override
     public Backend create(Device device) {
-        throw new UnsupportedOperationException(Probe.REASON);
+        if (Probe.REASON != null) {
+            throw new UnsupportedOperationException(Probe.REASON);
+        }
+        return new CudaBackend(device, CudaBackend.Options.defaults(), KernelImage.fatbin().orElseThrow());
     }
 
     /** Holder: the probe runs once, on first use. */
@@ -39,7 +41,7 @@ public final class CudaBackendProvider implements BackendProvider {
         static final String REASON = probe();
     }
 
-    /** Why CUDA cannot be used here; never throws. */
+    /** Why CUDA cannot be used here, or null when it can; never throws. */
     static String probe() {
         try {
             Optional<String> noDriver = CudaDriver.loadFailure();
@@ -60,7 +62,11 @@ public final class CudaBackendProvider implements BackendProvider {
                 return "the CUDA kernels (" + KernelImage.RESOURCE + ") are missing: this oialr4j-kernels jar was"
                         + " built without nvcc";
             }
-            return NOT_IMPLEMENTED;
+            Optional<String> noCublas = Cublas.loadFailure();
+            if (noCublas.isPresent()) {
+                return noCublas.get() + " (install the CUDA toolkit's cuBLAS or put it on LD_LIBRARY_PATH)";
+            }
+            return null;
         } catch (RuntimeException | LinkageError e) {
             return "probing the CUDA driver failed (" + e + ")";
         }

@@ -1,6 +1,7 @@
 package dev.oialr4j.cuda;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -23,6 +24,8 @@ public final class CudaDriver {
     public static final int CUDA_SUCCESS = 0;
     /** {@code CUDA_ERROR_NO_DEVICE}: the driver is installed but sees no GPU. */
     public static final int CUDA_ERROR_NO_DEVICE = 100;
+    /** {@code CUDA_ERROR_OUT_OF_MEMORY}: an allocation did not fit. */
+    public static final int CUDA_ERROR_OUT_OF_MEMORY = 2;
 
     private static final int ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
     private static final int ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
@@ -125,6 +128,257 @@ public final class CudaDriver {
         return List.copyOf(list);
     }
 
+    // ---- contexts -------------------------------------------------------------------------------
+
+    /** Retains the primary context of a device (the one the runtime API and PyTorch share). */
+    public static MemorySegment primaryContextRetain(int device) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ADDRESS);
+            check("cuDevicePrimaryCtxRetain",
+                    invoke(lib("cuDevicePrimaryCtxRetain").cuDevicePrimaryCtxRetain(), out, device));
+            return out.get(ADDRESS, 0);
+        }
+    }
+
+    /** Releases one retain of a device's primary context. */
+    public static void primaryContextRelease(int device) {
+        check("cuDevicePrimaryCtxRelease", invoke(lib("cuDevicePrimaryCtxRelease").cuDevicePrimaryCtxRelease(), device));
+    }
+
+    /** Binds a context to the calling thread (contexts are per thread in the driver API). */
+    public static void setCurrentContext(MemorySegment ctx) {
+        int rc;
+        try {
+            rc = (int) lib("cuCtxSetCurrent").cuCtxSetCurrent().invokeExact(ctx);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check("cuCtxSetCurrent", rc);
+    }
+
+    /** Waits for all work of the current context. */
+    public static void contextSynchronize() {
+        check("cuCtxSynchronize", invoke(lib("cuCtxSynchronize").cuCtxSynchronize()));
+    }
+
+    // ---- memory ---------------------------------------------------------------------------------
+
+    /** Free and total device memory of the current context's device, in bytes. */
+    public static long[] memoryInfo() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment free = arena.allocate(JAVA_LONG);
+            MemorySegment total = arena.allocate(JAVA_LONG);
+            check("cuMemGetInfo", invoke(lib("cuMemGetInfo").cuMemGetInfo(), free, total));
+            return new long[] {free.get(JAVA_LONG, 0), total.get(JAVA_LONG, 0)};
+        }
+    }
+
+    /** {@code cuMemAlloc}: device memory, 256-byte aligned, or {@code CUDA_ERROR_OUT_OF_MEMORY}. */
+    public static long memAlloc(long bytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_LONG);
+            int rc;
+            try {
+                rc = (int) lib("cuMemAlloc").cuMemAlloc().invokeExact(out, bytes);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+            check("cuMemAlloc", rc);
+            return out.get(JAVA_LONG, 0);
+        }
+    }
+
+    /** {@code cuMemFree}. */
+    public static void memFree(long ptr) {
+        int rc;
+        try {
+            rc = (int) lib("cuMemFree").cuMemFree().invokeExact(ptr);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check("cuMemFree", rc);
+    }
+
+    /** {@code cuMemAllocAsync}: stream-ordered allocation from the device's default memory pool. */
+    public static long memAllocAsync(long bytes, MemorySegment stream) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_LONG);
+            int rc;
+            try {
+                rc = (int) lib("cuMemAllocAsync").cuMemAllocAsync().invokeExact(out, bytes, stream);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+            check("cuMemAllocAsync", rc);
+            return out.get(JAVA_LONG, 0);
+        }
+    }
+
+    /** {@code cuMemFreeAsync}. */
+    public static void memFreeAsync(long ptr, MemorySegment stream) {
+        int rc;
+        try {
+            rc = (int) lib("cuMemFreeAsync").cuMemFreeAsync().invokeExact(ptr, stream);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check("cuMemFreeAsync", rc);
+    }
+
+    /**
+     * Host to device, ordered on {@code stream}. From pageable (ordinary off-heap) memory the driver
+     * copies {@code src} to a staging buffer before returning, so the caller may reuse it at once.
+     */
+    public static void copyHostToDevice(long dst, MemorySegment src, long bytes, MemorySegment stream) {
+        int rc;
+        try {
+            rc = (int) lib("cuMemcpyHtoDAsync").cuMemcpyHtoDAsync().invokeExact(dst, src, bytes, stream);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check("cuMemcpyHtoDAsync", rc);
+    }
+
+    /** Device to host, ordered on {@code stream}; synchronise the stream before reading {@code dst}. */
+    public static void copyDeviceToHost(MemorySegment dst, long src, long bytes, MemorySegment stream) {
+        int rc;
+        try {
+            rc = (int) lib("cuMemcpyDtoHAsync").cuMemcpyDtoHAsync().invokeExact(dst, src, bytes, stream);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check("cuMemcpyDtoHAsync", rc);
+    }
+
+    /** Device to device, ordered on {@code stream}. */
+    public static void copyDeviceToDevice(long dst, long src, long bytes, MemorySegment stream) {
+        int rc;
+        try {
+            rc = (int) lib("cuMemcpyDtoDAsync").cuMemcpyDtoDAsync().invokeExact(dst, src, bytes, stream);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check("cuMemcpyDtoDAsync", rc);
+    }
+
+    /** Sets {@code count} 32-bit words at {@code dst} to {@code value} (a float's raw bits, for fills). */
+    public static void memsetD32(long dst, int value, long count, MemorySegment stream) {
+        int rc;
+        try {
+            rc = (int) lib("cuMemsetD32Async").cuMemsetD32Async().invokeExact(dst, value, count, stream);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check("cuMemsetD32Async", rc);
+    }
+
+    // ---- streams and events ---------------------------------------------------------------------
+
+    /** {@code CU_STREAM_NON_BLOCKING}: the stream does not synchronise with the legacy default stream. */
+    public static final int STREAM_NON_BLOCKING = 0x1;
+    /** {@code CU_EVENT_DEFAULT}: an event that records timing. */
+    public static final int EVENT_DEFAULT = 0x0;
+
+    public static MemorySegment streamCreate(int flags) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ADDRESS);
+            check("cuStreamCreate", invoke(lib("cuStreamCreate").cuStreamCreate(), out, flags));
+            return out.get(ADDRESS, 0);
+        }
+    }
+
+    public static void streamDestroy(MemorySegment stream) {
+        check("cuStreamDestroy", invoke(lib("cuStreamDestroy").cuStreamDestroy(), stream));
+    }
+
+    /** Waits until all work queued on {@code stream} is done; an asynchronous kernel error surfaces here. */
+    public static void streamSynchronize(MemorySegment stream) {
+        int rc;
+        try {
+            rc = (int) lib("cuStreamSynchronize").cuStreamSynchronize().invokeExact(stream);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check("cuStreamSynchronize", rc);
+    }
+
+    public static MemorySegment eventCreate(int flags) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ADDRESS);
+            check("cuEventCreate", invoke(lib("cuEventCreate").cuEventCreate(), out, flags));
+            return out.get(ADDRESS, 0);
+        }
+    }
+
+    public static void eventRecord(MemorySegment event, MemorySegment stream) {
+        check("cuEventRecord", invoke(lib("cuEventRecord").cuEventRecord(), event, stream));
+    }
+
+    public static void eventSynchronize(MemorySegment event) {
+        check("cuEventSynchronize", invoke(lib("cuEventSynchronize").cuEventSynchronize(), event));
+    }
+
+    /** Milliseconds between two recorded, completed events. */
+    public static float eventElapsedMillis(MemorySegment start, MemorySegment end) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_FLOAT);
+            check("cuEventElapsedTime", invoke(lib("cuEventElapsedTime").cuEventElapsedTime(), out, start, end));
+            return out.get(JAVA_FLOAT, 0);
+        }
+    }
+
+    public static void eventDestroy(MemorySegment event) {
+        check("cuEventDestroy", invoke(lib("cuEventDestroy").cuEventDestroy(), event));
+    }
+
+    // ---- modules and launches -------------------------------------------------------------------
+
+    /**
+     * Loads a fatbin, cubin or PTX image into the current context. The driver picks the SASS for the
+     * device or JIT-compiles the PTX. The image is copied into native memory for the call only.
+     */
+    public static MemorySegment moduleLoadData(byte[] image) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment img = arena.allocate(image.length + 1L, 16); // NUL-terminated: PTX is text
+            img.copyFrom(MemorySegment.ofArray(image));
+            MemorySegment out = arena.allocate(ADDRESS);
+            check("cuModuleLoadData", invoke(lib("cuModuleLoadData").cuModuleLoadData(), out, img));
+            return out.get(ADDRESS, 0);
+        }
+    }
+
+    public static void moduleUnload(MemorySegment module) {
+        check("cuModuleUnload", invoke(lib("cuModuleUnload").cuModuleUnload(), module));
+    }
+
+    /** A kernel of a loaded module by its (extern "C") name; {@code CUDA_ERROR_NOT_FOUND} if absent. */
+    public static MemorySegment moduleGetFunction(MemorySegment module, String name) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ADDRESS);
+            int rc = invoke(lib("cuModuleGetFunction").cuModuleGetFunction(), out, module, arena.allocateFrom(name));
+            if (rc != CUDA_SUCCESS) {
+                throw new CudaException("cuModuleGetFunction(" + name + ")", rc, errorName(rc));
+            }
+            return out.get(ADDRESS, 0);
+        }
+    }
+
+    /**
+     * {@code cuLaunchKernel}: {@code params} is a {@code void*[]} holding one pointer per kernel argument to
+     * that argument's value (see {@link KernelArgs}); the driver copies the values before returning.
+     */
+    public static void launchKernel(MemorySegment function, int gridX, int gridY, int gridZ, int blockX, int blockY,
+            int blockZ, int sharedBytes, MemorySegment stream, MemorySegment params) {
+        int rc;
+        try {
+            rc = (int) lib("cuLaunchKernel").cuLaunchKernel().invokeExact(function, gridX, gridY, gridZ, blockX,
+                    blockY, blockZ, sharedBytes, stream, params, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check("cuLaunchKernel", rc);
+    }
+
     /**
      * The symbolic name of a {@code CUresult}, e.g. {@code CUDA_ERROR_NO_DEVICE}. Never throws once the
      * driver is loaded: a code the driver does not know is named {@code CUresult <code>}.
@@ -143,7 +397,7 @@ public final class CudaDriver {
         }
     }
 
-    private static void check(String call, int status) {
+    static void check(String call, int status) {
         if (status != CUDA_SUCCESS) {
             throw new CudaException(call, status, errorName(status));
         }
@@ -159,6 +413,16 @@ public final class CudaDriver {
 
     // Downcalls through a handle held in a record are not exact-typed at compile time, so they go through
     // invokeWithArguments' adaptation; the setup calls bound here are far from any hot path.
+    static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) {
+            throw r;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        throw new IllegalStateException("unexpected checked exception from a native call", t);
+    }
+
     private static int invoke(MethodHandle h, Object... args) {
         try {
             return (int) h.invokeWithArguments(args);

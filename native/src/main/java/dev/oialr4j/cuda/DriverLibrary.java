@@ -2,18 +2,22 @@ package dev.oialr4j.cuda;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.util.List;
 import java.util.NoSuchElementException;
 
 /**
  * Loads the CUDA driver library and links its functions. This is a holder: the JVM initialises it on
  * first use of {@link #BINDINGS}, which only {@link CudaDriver} does, so nothing is loaded until a
  * caller actually asks for CUDA. Loading never throws; a failure is kept as {@link #LOAD_FAILURE}.
+ *
+ * <p>Types: {@code CUresult}, {@code CUdevice} and the enums are C ints; {@code CUdeviceptr} is a 64-bit
+ * integer (JAVA_LONG); {@code size_t} is JAVA_LONG (64-bit Linux only); opaque handles ({@code CUcontext},
+ * {@code CUstream}, {@code CUevent}, {@code CUmodule}, {@code CUfunction}) are pointers (ADDRESS).
+ * Symbols are the versioned entry points that {@code cuda.h} maps the plain names to ({@code _v2}).
  */
 @SuppressWarnings("restricted")
 final class DriverLibrary {
@@ -35,31 +39,53 @@ final class DriverLibrary {
 
     /** Method handles of the bound driver functions; each returns a {@code CUresult}. */
     record Bindings(
-            MethodHandle cuInit,              // (unsigned flags)
-            MethodHandle cuDriverGetVersion,  // (int* version)
-            MethodHandle cuDeviceGetCount,    // (int* count)
-            MethodHandle cuDeviceGet,         // (CUdevice* device, int ordinal)
-            MethodHandle cuDeviceGetName,     // (char* name, int len, CUdevice dev)
+            MethodHandle cuInit,               // (unsigned flags)
+            MethodHandle cuDriverGetVersion,   // (int* version)
+            MethodHandle cuDeviceGetCount,     // (int* count)
+            MethodHandle cuDeviceGet,          // (CUdevice* device, int ordinal)
+            MethodHandle cuDeviceGetName,      // (char* name, int len, CUdevice dev)
             MethodHandle cuDeviceGetAttribute, // (int* value, CUdevice_attribute attrib, CUdevice dev)
-            MethodHandle cuDeviceTotalMem,    // (size_t* bytes, CUdevice dev), the _v2 entry point
-            MethodHandle cuGetErrorName) {    // (CUresult error, const char** name)
+            MethodHandle cuDeviceTotalMem,     // (size_t* bytes, CUdevice dev), cuDeviceTotalMem_v2
+            MethodHandle cuGetErrorName,       // (CUresult error, const char** name)
+            MethodHandle cuDevicePrimaryCtxRetain,  // (CUcontext* ctx, CUdevice dev)
+            MethodHandle cuDevicePrimaryCtxRelease, // (CUdevice dev), _v2
+            MethodHandle cuCtxSetCurrent,      // (CUcontext ctx)
+            MethodHandle cuCtxSynchronize,     // ()
+            MethodHandle cuMemGetInfo,         // (size_t* free, size_t* total), _v2
+            MethodHandle cuMemAlloc,           // (CUdeviceptr* ptr, size_t bytes), _v2
+            MethodHandle cuMemFree,            // (CUdeviceptr ptr), _v2
+            MethodHandle cuMemAllocAsync,      // (CUdeviceptr* ptr, size_t bytes, CUstream stream)
+            MethodHandle cuMemFreeAsync,       // (CUdeviceptr ptr, CUstream stream)
+            MethodHandle cuMemcpyHtoDAsync,    // (CUdeviceptr dst, const void* src, size_t bytes, CUstream), _v2
+            MethodHandle cuMemcpyDtoHAsync,    // (void* dst, CUdeviceptr src, size_t bytes, CUstream), _v2
+            MethodHandle cuMemcpyDtoDAsync,    // (CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream), _v2
+            MethodHandle cuMemsetD32Async,     // (CUdeviceptr dst, unsigned value, size_t count, CUstream)
+            MethodHandle cuStreamCreate,       // (CUstream* stream, unsigned flags)
+            MethodHandle cuStreamDestroy,      // (CUstream stream), _v2
+            MethodHandle cuStreamSynchronize,  // (CUstream stream)
+            MethodHandle cuEventCreate,        // (CUevent* event, unsigned flags)
+            MethodHandle cuEventRecord,        // (CUevent event, CUstream stream)
+            MethodHandle cuEventSynchronize,   // (CUevent event)
+            MethodHandle cuEventElapsedTime,   // (float* ms, CUevent start, CUevent end): _v2 where present
+            MethodHandle cuEventDestroy,       // (CUevent event), _v2
+            MethodHandle cuModuleLoadData,     // (CUmodule* module, const void* image)
+            MethodHandle cuModuleUnload,       // (CUmodule module)
+            MethodHandle cuModuleGetFunction,  // (CUfunction* fn, CUmodule module, const char* name)
+            MethodHandle cuLaunchKernel) {     // (CUfunction, 6 x unsigned grid/block dims, unsigned shared,
+                                               //  CUstream, void** params, void** extra)
     }
 
-    // Restricted FFM methods are this class's job; the JVM's --enable-native-access governs them.
     static {
-        String name = System.getProperty(LIBRARY_PROPERTY, DEFAULT_LIBRARY);
+        var result = NativeLibrary.open(LIBRARY_PROPERTY, List.of(DEFAULT_LIBRARY), "CUDA driver");
         Bindings bindings = null;
-        String failure = null;
-        try {
-            bindings = link(SymbolLookup.libraryLookup(name, Arena.global()));
-        } catch (IllegalArgumentException e) {
-            failure = name.equals(DEFAULT_LIBRARY)
-                    ? "no CUDA driver (libcuda.so.1) was found on this machine"
-                    : "the CUDA driver library " + name + " (set by -D" + LIBRARY_PROPERTY + ") could not be loaded";
-        } catch (NoSuchElementException e) {
-            failure = "the CUDA driver " + name + " is too old or not a CUDA driver (" + e.getMessage() + ")";
-        } catch (IllegalCallerException e) {
-            failure = "native access is disabled; run java with --enable-native-access=ALL-UNNAMED to use CUDA";
+        String failure = result.failure();
+        if (result.loaded() != null) {
+            try {
+                bindings = link(result.loaded().lookup());
+            } catch (NoSuchElementException e) {
+                failure = "the CUDA driver " + result.loaded().name() + " is too old or not a CUDA driver ("
+                        + e.getMessage() + ")";
+            }
         }
         BINDINGS = bindings;
         LOAD_FAILURE = failure;
@@ -69,21 +95,44 @@ final class DriverLibrary {
     }
 
     private static Bindings link(SymbolLookup lib) {
-        Linker linker = Linker.nativeLinker();
-        // CUdevice and CUdevice_attribute are C ints; CUresult is an enum, an int on every CUDA platform.
+        MethodHandle elapsed = NativeLibrary.bindOptional(lib, "cuEventElapsedTime_v2", ADDRESS, ADDRESS, ADDRESS);
+        if (elapsed == null) {
+            elapsed = NativeLibrary.bind(lib, "cuEventElapsedTime", ADDRESS, ADDRESS, ADDRESS);
+        }
         return new Bindings(
-                bind(linker, lib, "cuInit", JAVA_INT),
-                bind(linker, lib, "cuDriverGetVersion", ADDRESS),
-                bind(linker, lib, "cuDeviceGetCount", ADDRESS),
-                bind(linker, lib, "cuDeviceGet", ADDRESS, JAVA_INT),
-                bind(linker, lib, "cuDeviceGetName", ADDRESS, JAVA_INT, JAVA_INT),
-                bind(linker, lib, "cuDeviceGetAttribute", ADDRESS, JAVA_INT, JAVA_INT),
-                bind(linker, lib, "cuDeviceTotalMem_v2", ADDRESS, JAVA_INT),
-                bind(linker, lib, "cuGetErrorName", JAVA_INT, ADDRESS));
-    }
-
-    private static MethodHandle bind(Linker linker, SymbolLookup lib, String symbol,
-            java.lang.foreign.MemoryLayout... args) {
-        return linker.downcallHandle(lib.findOrThrow(symbol), FunctionDescriptor.of(JAVA_INT, args));
+                NativeLibrary.bind(lib, "cuInit", JAVA_INT),
+                NativeLibrary.bind(lib, "cuDriverGetVersion", ADDRESS),
+                NativeLibrary.bind(lib, "cuDeviceGetCount", ADDRESS),
+                NativeLibrary.bind(lib, "cuDeviceGet", ADDRESS, JAVA_INT),
+                NativeLibrary.bind(lib, "cuDeviceGetName", ADDRESS, JAVA_INT, JAVA_INT),
+                NativeLibrary.bind(lib, "cuDeviceGetAttribute", ADDRESS, JAVA_INT, JAVA_INT),
+                NativeLibrary.bind(lib, "cuDeviceTotalMem_v2", ADDRESS, JAVA_INT),
+                NativeLibrary.bind(lib, "cuGetErrorName", JAVA_INT, ADDRESS),
+                NativeLibrary.bind(lib, "cuDevicePrimaryCtxRetain", ADDRESS, JAVA_INT),
+                NativeLibrary.bind(lib, "cuDevicePrimaryCtxRelease_v2", JAVA_INT),
+                NativeLibrary.bind(lib, "cuCtxSetCurrent", ADDRESS),
+                NativeLibrary.bind(lib, "cuCtxSynchronize"),
+                NativeLibrary.bind(lib, "cuMemGetInfo_v2", ADDRESS, ADDRESS),
+                NativeLibrary.bind(lib, "cuMemAlloc_v2", ADDRESS, JAVA_LONG),
+                NativeLibrary.bind(lib, "cuMemFree_v2", JAVA_LONG),
+                NativeLibrary.bind(lib, "cuMemAllocAsync", ADDRESS, JAVA_LONG, ADDRESS),
+                NativeLibrary.bind(lib, "cuMemFreeAsync", JAVA_LONG, ADDRESS),
+                NativeLibrary.bind(lib, "cuMemcpyHtoDAsync_v2", JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS),
+                NativeLibrary.bind(lib, "cuMemcpyDtoHAsync_v2", ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS),
+                NativeLibrary.bind(lib, "cuMemcpyDtoDAsync_v2", JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS),
+                NativeLibrary.bind(lib, "cuMemsetD32Async", JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS),
+                NativeLibrary.bind(lib, "cuStreamCreate", ADDRESS, JAVA_INT),
+                NativeLibrary.bind(lib, "cuStreamDestroy_v2", ADDRESS),
+                NativeLibrary.bind(lib, "cuStreamSynchronize", ADDRESS),
+                NativeLibrary.bind(lib, "cuEventCreate", ADDRESS, JAVA_INT),
+                NativeLibrary.bind(lib, "cuEventRecord", ADDRESS, ADDRESS),
+                NativeLibrary.bind(lib, "cuEventSynchronize", ADDRESS),
+                elapsed,
+                NativeLibrary.bind(lib, "cuEventDestroy_v2", ADDRESS),
+                NativeLibrary.bind(lib, "cuModuleLoadData", ADDRESS, ADDRESS),
+                NativeLibrary.bind(lib, "cuModuleUnload", ADDRESS),
+                NativeLibrary.bind(lib, "cuModuleGetFunction", ADDRESS, ADDRESS, ADDRESS),
+                NativeLibrary.bind(lib, "cuLaunchKernel", ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                        JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
     }
 }

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# One-call GPU check of the CUDA backend.
+#
+#   native/gpu-check.sh prepare   on a build machine (JDK 25, Maven, network for one jar): builds the
+#                                 modules, stages jars + test classes + the JUnit console launcher in
+#                                 .gpu/, builds a small Java runtime there with jlink, and checks what it
+#                                 can without a GPU (runtime starts, harness runs on the CPU, GPU tests
+#                                 report as skipped, this script's syntax, torch_step.py compiles).
+#   native/gpu-check.sh [run]     on the GPU machine (no JDK or Maven needed; python3 + PyTorch for the
+#                                 comparison): runs the parity suite and the GPU kernel tests, times
+#                                 training steps of every registered model (dense, r = 0.25 and 0.1 of
+#                                 min(m, n)) with oialr4j and with PyTorch eager fp32, and prints one table
+#                                 last. Needs .gpu/ from prepare (carry it). Finishes in under 6 minutes.
+#
+# Models come from dev.oialr4j.cuda.StepBenchmark.MODELS (one line per model there; PyTorch builders in
+# native/torch_step.py). Budget per phase (upper bounds, enforced by timeout): parity 140 s, oialr4j
+# timing 40 s per model, PyTorch timing 25 s per model; with the three models (mlp, resnet20, vit-small)
+# that is at most 335 s plus start-up, under 6 minutes.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+GPU_DIR="$ROOT/.gpu"
+JUNIT_VERSION=6.1.3
+JAVA_MODULES=java.base,java.logging,jdk.incubator.vector,jdk.unsupported
+JOPTS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g)
+GPU_TESTS=(BackendParityTest CudaKernelsGpuTest CudaSigmaSvdGpuTest CudaDriverGpuTest)
+BATCH=256
+MODE=${1:-run}
+
+classpath() {
+  local cp=""
+  for j in "$GPU_DIR"/lib/oialr4j-*.jar; do cp="$cp:$j"; done
+  echo "${cp#:}:$GPU_DIR/test-classes"
+}
+
+run_parity() {  # $1: expect a GPU (1) or not (0); prints the console summary, returns its status
+  local select=()
+  for t in "${GPU_TESTS[@]}"; do select+=(--select-class "dev.oialr4j.cuda.$t"); done
+  timeout 140 "$GPU_DIR/jre/bin/java" "${JOPTS[@]}" -jar "$GPU_DIR/lib/junit-platform-console-standalone-$JUNIT_VERSION.jar" \
+    execute --disable-banner --disable-ansi-colors --details=tree --class-path "$(classpath)" "${select[@]}"
+}
+
+prepare() {
+  cd "$ROOT"
+  . .mvn/find-jdk.sh
+  oialr4j_find_jdk
+  echo "prepare: building with JAVA_HOME=$JAVA_HOME"
+  ./mvnw -q -pl native -am package -DskipTests
+  rm -rf "$GPU_DIR"
+  mkdir -p "$GPU_DIR/lib"
+  cp java-api/target/oialr4j-api-*.jar kernels/target/oialr4j-kernels-*.jar native/target/oialr4j-native-*.jar \
+     "$GPU_DIR/lib/"
+  cp -r native/target/test-classes "$GPU_DIR/test-classes"
+  unzip -l kernels/target/oialr4j-kernels-*.jar | grep -q 'dev/oialr4j/kernels/oialr4j.fatbin' \
+    || { echo "prepare: the kernels jar has no fatbin (nvcc missing?)" >&2; exit 1; }
+  ./mvnw -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:$JUNIT_VERSION \
+    -DoutputDirectory="$GPU_DIR/lib"
+  "$JAVA_HOME/bin/jlink" --add-modules "$JAVA_MODULES" --strip-debug --no-man-pages --no-header-files \
+    --compress=zip-6 --output "$GPU_DIR/jre"
+  local mib
+  mib=$(du -sm "$GPU_DIR" | cut -f1)
+  echo "prepare: .gpu is $mib MiB (runtime $(du -sm "$GPU_DIR/jre" | cut -f1) MiB)"
+  [ "$mib" -lt 60 ] || { echo "prepare: .gpu is too large to carry ($mib MiB >= 60)" >&2; exit 1; }
+  bash -n "$ROOT/native/gpu-check.sh"
+  python3 -c "import py_compile; py_compile.compile('$ROOT/native/torch_step.py', cfile='$GPU_DIR/torch_step.pyc', doraise=True)"
+  rm -f "$GPU_DIR/torch_step.pyc"
+  echo "prepare: models: $("$GPU_DIR/jre/bin/java" "${JOPTS[@]}" -cp "$(classpath)" dev.oialr4j.cuda.StepBenchmark --list-models 2>/dev/null)"
+  "$GPU_DIR/jre/bin/java" "${JOPTS[@]}" -cp "$(classpath)" dev.oialr4j.cuda.StepBenchmark --device cpu --warmup 1 \
+    --steps 2 --fractions 0.1 2>/dev/null | grep -q '^RESULT' || { echo "prepare: the step harness failed on the CPU" >&2; exit 1; }
+  echo "prepare: step harness runs (CPU smoke run)"
+  local out
+  out=$(run_parity 0 2>&1) || { echo "$out" >&2; echo "prepare: the test launcher failed" >&2; exit 1; }
+  echo "$out" | grep -E 'tests (successful|aborted|failed)' | sed 's/^/prepare: /'; echo 'prepare: (aborted = skipped by a JUnit assumption: the CUDA cases without a GPU)'
+  echo "prepare: done; on the GPU machine run: bash native/gpu-check.sh   (carry .gpu)"
+}
+
+run() {
+  [ -x "$GPU_DIR/jre/bin/java" ] || { echo "gpu-check: $GPU_DIR is missing; run 'native/gpu-check.sh prepare' first" >&2; exit 1; }
+  cd "$ROOT"
+  local start=$SECONDS
+  # cuBLAS / cuSOLVER: the toolkit's, else the copies that come with PyTorch's wheels.
+  local extra=/usr/local/cuda/lib64
+  local torch_libs
+  torch_libs=$(python3 - <<'PY' 2>/dev/null || true
+import glob, os
+try:
+    import nvidia
+    roots = [os.path.dirname(p) for p in nvidia.__path__]
+except Exception:
+    roots = []
+dirs = set()
+for r in roots:
+    for lib in glob.glob(os.path.join(r, "nvidia", "*", "lib", "lib*.so*")):
+        dirs.add(os.path.dirname(lib))
+print(":".join(sorted(dirs)))
+PY
+)
+  [ -n "$torch_libs" ] && extra="$extra:$torch_libs"
+  export LD_LIBRARY_PATH="$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  local gpu="unknown GPU"
+  command -v nvidia-smi >/dev/null && gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1)
+  echo "== GPU: $gpu"
+  local models
+  models=$("$GPU_DIR/jre/bin/java" "${JOPTS[@]}" -cp "$(classpath)" dev.oialr4j.cuda.StepBenchmark --list-models 2>/dev/null | tr ' ' ',')
+
+  echo "== parity suite and GPU kernel tests"
+  local parity_log="$GPU_DIR/parity.log" parity_status=0
+  run_parity 1 > "$parity_log" 2>&1 || parity_status=$?
+  grep -v '^WARNING' "$parity_log" | tail -60
+  local summary
+  summary=$(grep -E 'tests (successful|failed|aborted)' "$parity_log" | sed 's/[^0-9a-z ]//g' | tr -s ' ' | paste -sd, -)
+
+  echo "== oialr4j training steps (batch $BATCH)"
+  local java_out="$GPU_DIR/steps-java.tsv" torch_out="$GPU_DIR/steps-torch.tsv"
+  : > "$java_out"
+  : > "$torch_out"
+  # One process per model, each under its own timeout, so a slow model cannot starve the others.
+  for m in ${models//,/ }; do
+    timeout 40 "$GPU_DIR/jre/bin/java" "${JOPTS[@]}" -cp "$(classpath)" dev.oialr4j.cuda.StepBenchmark --device cuda \
+      --batch $BATCH --models "$m" 2>&1 | grep -v '^WARNING' | tee -a "$java_out" || echo "($m: oialr4j timing stopped)"
+  done
+  echo "== PyTorch eager fp32 training steps (batch $BATCH)"
+  for m in ${models//,/ }; do
+    timeout 25 python3 "$ROOT/native/torch_step.py" --batch $BATCH --models "$m" 2>&1 | tee -a "$torch_out" \
+      || echo "($m: PyTorch timing stopped)"
+  done
+
+  echo
+  echo "== summary: $gpu; batch $BATCH; $((SECONDS - start)) s"
+  echo "parity (exit $parity_status; aborted = skipped by assumption, which on a GPU means something is missing): ${summary:-no summary, see $parity_log}"
+  python3 - "$java_out" "$torch_out" <<'PY'
+import sys
+def load(path):
+    rows = {}
+    try:
+        for line in open(path):
+            f = line.rstrip("\n").split("\t")
+            if f[0] == "RESULT":
+                rows[(f[1], f[2])] = float(f[5])
+    except OSError:
+        pass
+    return rows
+java, torch = load(sys.argv[1]), load(sys.argv[2])
+collect = {}
+try:
+    for line in open(sys.argv[1]):
+        f = line.rstrip("\n").split("\t")
+        if f[0] == "RESULT" and len(f) > 9:
+            collect[(f[1], f[2])] = float(f[9])
+except OSError:
+    pass
+keys = list(dict.fromkeys(list(java) + list(torch)))
+print("%-10s %-8s %12s %12s %11s %15s %15s" % ("model", "variant", "oialr4j ms", "pytorch ms", "ours/torch",
+                                                "ours vs dense", "jvm gc ms/step"))
+for m, v in keys:
+    j, t, d = java.get((m, v)), torch.get((m, v)), java.get((m, "dense"))
+    fmt = lambda x: "%.3f" % x if x is not None else "n/a"
+    ratio = "%.2fx" % (j / t) if j and t else "n/a"
+    speed = "%.2fx faster" % (d / j) if j and d and v != "dense" else ""
+    print("%-10s %-8s %12s %12s %11s %15s %15s" % (m, v, fmt(j), fmt(t), ratio, speed, fmt(collect.get((m, v)))))
+PY
+}
+
+case "$MODE" in
+  prepare) prepare ;;
+  run) run ;;
+  *) echo "usage: native/gpu-check.sh [prepare|run]" >&2; exit 2 ;;
+esac
