@@ -44,6 +44,24 @@ final class Householder {
     }
 
     /**
+     * As {@link #reflector} for the column tail held contiguously in col[from..m): the same arithmetic, but
+     * the tail is left unscaled (the caller scales each entry by 1/(alpha − beta) as it reaches its row).
+     */
+    private static double reflectorFromCopy(double alpha, double[] col, int from, int m, double[] out) {
+        double ss = 0;
+        for (int i = from; i < m; i++) {
+            ss = Math.fma(col[i], col[i], ss);
+        }
+        if (ss == 0) {
+            out[0] = alpha;
+            return 0;
+        }
+        double beta = -Math.copySign(VectorOps.hypot(alpha, Math.sqrt(ss)), alpha);
+        out[0] = beta;
+        return (beta - alpha) / beta;
+    }
+
+    /**
      * Step k of a left reflector on row k: w = vᵀ·A[k:, k+1:] (v₀ = 1, tail in column k below the
      * diagonal), taken from the running column sums z when the previous pass collected them, then
      * A[k, k+1:] −= tau·w. Leaves w for the caller's update of the rows below.
@@ -88,15 +106,34 @@ final class Householder {
         // result is the same whether the blocks run on one thread or several.
         int blocks = (m + ROW_BLOCK - 1) / ROW_BLOCK;
         double[] zParts = new double[blocks * n];
+        // col holds column k+1 as the row pass leaves it, so the next reflector reads it contiguously; the
+        // scaling of that reflector's tail is then done row by row inside the (parallel) row pass instead of
+        // down a strided column on one thread. Same operations, same bits.
+        double[] col = new double[m];
         boolean haveZ = false;
         for (int k = 0; k < n; k++) {
             int kk = k * n + k;
             double alpha = a[kk];
-            double tau = reflector(alpha, a, kk + n, n, m - k - 1, out);
+            double tau;
+            double scal = 1;
+            if (haveZ) {
+                tau = reflectorFromCopy(alpha, col, k + 1, m, out);
+                if (tau != 0) {
+                    scal = 1.0 / (alpha - out[0]);
+                }
+            } else {
+                tau = reflector(alpha, a, kk + n, n, m - k - 1, out);
+            }
             d[k] = out[0];
             tauL[k] = tau;
             int len = n - k - 1;
             if (len == 0) {
+                // No row pass follows the last step: scale the reflector's tail here.
+                if (scal != 1) {
+                    for (int i = k + 1; i < m; i++) {
+                        a[i * n + k] *= scal;
+                    }
+                }
                 a[kk] = d[k];
                 break;
             }
@@ -111,11 +148,12 @@ final class Householder {
             u[0] = 1;
             System.arraycopy(a, kk + 2, u, 1, len - 1);
             if (k + 1 < m) {
-                bidiagonalRow(a, n, k, k + 1, tau, tau2, w, u, len, null, 0);
+                bidiagonalRow(a, n, k, k + 1, tau, tau2, w, u, len, null, 0, scal, col);
             }
             int first = (k + 2) / ROW_BLOCK;
             int count = blocks - first;
             int kf = k;
+            double sc = scal;
             Parallel.ChunkBody body = (c, total) -> {
                 int b = first + c;
                 int zo = b * n;
@@ -124,10 +162,10 @@ final class Householder {
                 int i = Math.max(kf + 2, b * ROW_BLOCK);
                 double[] dots = new double[2];
                 for (; i + 2 <= r1; i += 2) {
-                    bidiagonalRows2(a, n, kf, i, tau, tau2, w, u, len, zParts, zo, dots);
+                    bidiagonalRows2(a, n, kf, i, tau, tau2, w, u, len, zParts, zo, dots, sc, col);
                 }
                 for (; i < r1; i++) {
-                    bidiagonalRow(a, n, kf, i, tau, tau2, w, u, len, zParts, zo);
+                    bidiagonalRow(a, n, kf, i, tau, tau2, w, u, len, zParts, zo, sc, col);
                 }
             };
             if (count > 0) {
@@ -158,14 +196,19 @@ final class Householder {
      * {@link #bidiagonalRow} (z given), but w, u and z read once for both rows.
      */
     private static void bidiagonalRows2(double[] a, int n, int k, int i, double tau, double tau2, double[] w,
-                                        double[] u, int len, double[] z, int zo, double[] dots) {
+                                        double[] u, int len, double[] z, int zo, double[] dots, double scal,
+                                        double[] col) {
         int row0 = i * n + k + 1;
         int row1 = row0 + n;
+        if (scal != 1) {
+            a[row0 - 1] *= scal;
+            a[row1 - 1] *= scal;
+        }
         double v0 = a[row0 - 1];
         double v1 = a[row1 - 1];
         if (tau == 0 || v0 == 0 || v1 == 0) {
-            bidiagonalRow(a, n, k, i, tau, tau2, w, u, len, z, zo);
-            bidiagonalRow(a, n, k, i + 1, tau, tau2, w, u, len, z, zo);
+            bidiagonalRow(a, n, k, i, tau, tau2, w, u, len, z, zo, 1, col);
+            bidiagonalRow(a, n, k, i + 1, tau, tau2, w, u, len, z, zo, 1, col);
             return;
         }
         VectorOps.axpyDot2(-tau * v0, -tau * v1, w, 0, a, row0, row1, u, 0, len, dots);
@@ -173,6 +216,8 @@ final class Householder {
         double coef1 = -tau2 * dots[1];
         a[row0] = Math.fma(coef0, u[0], a[row0]);
         a[row1] = Math.fma(coef1, u[0], a[row1]);
+        col[i] = a[row0];
+        col[i + 1] = a[row1];
         VectorOps.axpyAccumulate2(coef0, coef1, u, 1, a, row0 + 1, row1 + 1, a[row0], a[row1], z, zo, len - 1);
     }
 
@@ -181,14 +226,18 @@ final class Householder {
      * row's contribution a[i, k+1]·a[i, k+2:] to the next step's w is added to z[zo..].
      */
     private static void bidiagonalRow(double[] a, int n, int k, int i, double tau, double tau2, double[] w,
-                                      double[] u, int len, double[] z, int zo) {
+                                      double[] u, int len, double[] z, int zo, double scal, double[] col) {
         int row = i * n + k + 1;
-        double vi = a[i * n + k];
+        if (scal != 1) {
+            a[row - 1] *= scal;
+        }
+        double vi = a[row - 1];
         double dt = tau != 0 && vi != 0
                 ? VectorOps.axpyDot(-tau * vi, w, 0, a, row, u, 0, len)
                 : VectorOps.dot(a, row, u, 0, len);
         double coef = -tau2 * dt;
         a[row] = Math.fma(coef, u[0], a[row]);
+        col[i] = a[row];
         if (z == null) {
             VectorOps.axpy(coef, u, 1, a, row + 1, len - 1);
         } else {
