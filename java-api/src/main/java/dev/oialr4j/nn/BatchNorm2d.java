@@ -77,6 +77,17 @@ public final class BatchNorm2d extends Module {
         return runningVar;
     }
 
+    /**
+     * Replaces the running statistics (restoring a checkpoint). Both are [channels]; they may live on the
+     * host or on the backend's device (host ones move on the next forward).
+     */
+    public void setRunningStats(Tensor mean, Tensor var) {
+        mean.requireShape("running mean of " + this, channels);
+        var.requireShape("running variance of " + this, channels);
+        this.runningMean = mean;
+        this.runningVar = var;
+    }
+
     public int channels() {
         return channels;
     }

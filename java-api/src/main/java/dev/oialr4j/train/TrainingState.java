@@ -5,6 +5,7 @@ import dev.oialr4j.backend.Backend;
 import dev.oialr4j.io.Checkpoint;
 import dev.oialr4j.io.FormatException;
 import dev.oialr4j.io.SafeTensors;
+import dev.oialr4j.nn.BatchNorm2d;
 import dev.oialr4j.nn.Dropout;
 import dev.oialr4j.nn.Module;
 import dev.oialr4j.optim.AdamW;
@@ -36,6 +37,11 @@ final class TrainingState {
     private TrainingState() {
     }
 
+    /** A host copy of a tensor that may live on the host or on the backend's device. */
+    private static float[] hostCopy(Backend backend, Tensor x) {
+        return (x.isHost() ? x.data() : backend.toHost(x)).clone();
+    }
+
     static Checkpoint capture(Trainer t, int epochsDone) {
         Checkpoint ck = Checkpoint.empty();
         Backend backend = t.backend();
@@ -54,6 +60,15 @@ final class TrainingState {
             }
         });
         tr.put("dropout_calls", dropout);
+        // Batch-norm running statistics are buffers, not parameters, but evaluation depends on them.
+        t.model().namedModules().forEach((name, m) -> {
+            if (m instanceof BatchNorm2d bn) {
+                tr.putTensor("batch_norm/" + name + "/running_mean", new SafeTensors.F32(new int[] {bn.channels()},
+                        hostCopy(backend, bn.runningMean())));
+                tr.putTensor("batch_norm/" + name + "/running_var", new SafeTensors.F32(new int[] {bn.channels()},
+                        hostCopy(backend, bn.runningVar())));
+            }
+        });
 
         Map<String, Parameter> params = t.model().namedParameters();
         Checkpoint.Section model = ck.section("model");
@@ -208,6 +223,16 @@ final class TrainingState {
             if (m instanceof Dropout d) {
                 check(dropout.get(name) instanceof Number, "the checkpoint has no dropout counter for '" + name + "'");
                 d.setCalls(((Number) dropout.get(name)).longValue());
+            }
+        });
+        t.model().namedModules().forEach((name, m) -> {
+            if (m instanceof BatchNorm2d bn) {
+                String key = "batch_norm/" + name + "/running_";
+                check(tr.hasTensor(key + "mean") && tr.hasTensor(key + "var"),
+                        "the checkpoint has no running statistics for the batch norm '" + name + "'");
+                int c = bn.channels();
+                bn.setRunningStats(backend.fromHost(tr.tensor(key + "mean", c).toFloats(), c),
+                        backend.fromHost(tr.tensor(key + "var", c).toFloats(), c));
             }
         });
         t.resumeAt(epochsDone, tr.getLong("global_step"));

@@ -172,6 +172,53 @@ class CheckpointResumeTest {
         }
     }
 
+    /** A small conv net with batch norm, its trainer writing a checkpoint every epoch into dir. */
+    private static Trainer convRun(Path dir, TrainerCallback extra, int resumeAfter, java.util.function.Consumer<
+            dev.oialr4j.nn.BatchNorm2d> seeBatchNorm) {
+        SplittableRandom rng = new SplittableRandom(4);
+        var bn = new dev.oialr4j.nn.BatchNorm2d(3);
+        seeBatchNorm.accept(bn);
+        var model = new dev.oialr4j.nn.Sequential(new dev.oialr4j.nn.Reshape(1, 4, 4),
+                new dev.oialr4j.nn.Conv2d(1, 3, 3, dev.oialr4j.backend.Conv2dOptions.of(1, 1, 1, 1), true, rng), bn,
+                new dev.oialr4j.nn.ReLU(), new dev.oialr4j.nn.Flatten(), new dev.oialr4j.nn.Linear(48, 4, true, rng));
+        Optimizer opt = Opt.ADAMW.create(be, model, 3e-3, 0.01);
+        DataLoader loader = DataLoader.builder(data(5, 96)).batchSize(16).shuffle(true).seed(9).build();
+        Trainer.Builder b = Trainer.builder().model(model).backend(be).optimizer(opt)
+                .schedule(LrSchedule.cosineWithWarmup(opt.lr(), 4, EPOCHS * STEPS_PER_EPOCH, 0.0))
+                .train(loader).test(data(6, 32)).epochs(EPOCHS)
+                .runDirectory(resumeAfter < 0 ? RunDirectory.create(dir) : RunDirectory.resume(dir, resumeAfter))
+                .checkpointEveryEpoch(true);
+        if (extra != null) {
+            b.callback(extra);
+        }
+        return b.build();
+    }
+
+    @Test
+    void batchNormRunningStatisticsAreCheckpointed() {
+        var straightBn = new dev.oialr4j.nn.BatchNorm2d[1];
+        Trainer straight = convRun(tmp.resolve("conv-straight"), null, -1, bn -> straightBn[0] = bn);
+        straight.fit();
+
+        Path dir = tmp.resolve("conv-interrupted");
+        Trainer first = convRun(dir, crashAfter(2), -1, bn -> { });
+        assertThrows(Interrupted.class, first::fit);
+        var resumedBn = new dev.oialr4j.nn.BatchNorm2d[1];
+        Trainer resumed = convRun(dir, null, 2, bn -> resumedBn[0] = bn);
+        resumed.restoreCheckpoint(Trainer.checkpointDir(dir));
+        // Restored before any further step: the statistics of the interrupted run, not the initial 0 and 1.
+        assertFalse(resumedBn[0].runningMean().data()[0] == 0f, "running mean restored");
+        resumed.fit();
+        assertArrayEquals(straightBn[0].runningMean().data(), resumedBn[0].runningMean().data(), 0f);
+        assertArrayEquals(straightBn[0].runningVar().data(), resumedBn[0].runningVar().data(), 0f);
+        // Evaluation uses the running statistics, so the logged test losses only match if they were restored.
+        List<Map<String, Object>> a = epochLines(tmp.resolve("conv-straight"));
+        List<Map<String, Object>> b = epochLines(dir);
+        for (int e = 0; e < EPOCHS; e++) {
+            assertEquals(a.get(e).get("test_loss"), b.get(e).get("test_loss"), "test loss of epoch " + (e + 1));
+        }
+    }
+
     /** Parameters (names, shapes, bits) and optimizer states (by parameter name) are identical. */
     private static void assertSameState(Run a, Run b) {
         Map<String, Parameter> pa = a.model.namedParameters();
