@@ -244,6 +244,33 @@ public interface Backend extends AutoCloseable {
     /** out = x with its axes permuted: out's axis i is x's axis perm[i] (out has the permuted shape). */
     void permute(Tensor x, int[] perm, Tensor out);
 
+    /**
+     * Validates a {@link #permute} call for every backend: perm is a permutation of x's axes and out has
+     * x's dimensions in that order; throws {@link IllegalArgumentException} naming the shapes otherwise.
+     */
+    static void checkPermute(Tensor x, int[] perm, Tensor out) {
+        int r = x.rank();
+        if (perm.length != r) {
+            throw new IllegalArgumentException("permute: " + perm.length + " axes given for input " + x.shape());
+        }
+        int[] xd = x.dims();
+        boolean[] seen = new boolean[r];
+        int[] od = new int[r];
+        for (int i = 0; i < r; i++) {
+            if (perm[i] < 0 || perm[i] >= r || seen[perm[i]]) {
+                throw new IllegalArgumentException("permute: " + java.util.Arrays.toString(perm)
+                        + " is not a permutation of " + r + " axes (input " + x.shape() + ")");
+            }
+            seen[perm[i]] = true;
+            od[i] = xd[perm[i]];
+        }
+        if (!java.util.Arrays.equals(od, out.dims())) {
+            throw new IllegalArgumentException("permute: output " + out.shape() + " must be "
+                    + java.util.Arrays.toString(od) + " for input " + x.shape() + " and axes "
+                    + java.util.Arrays.toString(perm));
+        }
+    }
+
     /** out = x[:, start : start + len, :] on 3-D tensors x (outer, n, inner) and out (outer, len, inner). */
     void narrow(Tensor x, int start, Tensor out);
 

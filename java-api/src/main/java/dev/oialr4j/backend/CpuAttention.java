@@ -331,25 +331,10 @@ final class CpuAttention {
     }
 
     void permute(Tensor x, int[] perm, Tensor out) {
+        Backend.checkPermute(x, perm, out);
         int r = x.rank();
-        if (perm.length != r) {
-            throw new IllegalArgumentException("permute: " + perm.length + " axes given for input " + x.shape());
-        }
         int[] xd = x.dims();
-        boolean[] seen = new boolean[r];
-        int[] od = new int[r];
-        for (int i = 0; i < r; i++) {
-            if (perm[i] < 0 || perm[i] >= r || seen[perm[i]]) {
-                throw new IllegalArgumentException("permute: " + Arrays.toString(perm) + " is not a permutation of "
-                        + r + " axes (input " + x.shape() + ")");
-            }
-            seen[perm[i]] = true;
-            od[i] = xd[perm[i]];
-        }
-        if (!Arrays.equals(od, out.dims())) {
-            throw new IllegalArgumentException("permute: output " + out.shape() + " must be " + Arrays.toString(od)
-                    + " for input " + x.shape() + " and axes " + Arrays.toString(perm));
-        }
+        int[] od = out.dims();
         int[] xStride = new int[r];
         int s = 1;
         for (int i = r - 1; i >= 0; i--) {
