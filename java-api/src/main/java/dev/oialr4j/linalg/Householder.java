@@ -24,14 +24,11 @@ final class Householder {
         for (int i = 0, p = off; i < len; i++, p += stride) {
             ss = Math.fma(a[p], a[p], ss);
         }
-        if (ss == 0) {
-            out[0] = alpha;
+        double tau = reflectorFromSumOfSquares(alpha, ss, out);
+        if (tau == 0) {
             return 0;
         }
-        double xnorm = Math.sqrt(ss);
-        double beta = -Math.copySign(VectorOps.hypot(alpha, xnorm), alpha);
-        double tau = (beta - alpha) / beta;
-        double scal = 1.0 / (alpha - beta);
+        double scal = 1.0 / (alpha - out[0]);
         if (stride == 1) {
             VectorOps.scale(scal, a, off, len);
         } else {
@@ -39,7 +36,6 @@ final class Householder {
                 a[p] *= scal;
             }
         }
-        out[0] = beta;
         return tau;
     }
 
@@ -52,6 +48,11 @@ final class Householder {
         for (int i = from; i < m; i++) {
             ss = Math.fma(col[i], col[i], ss);
         }
+        return reflectorFromSumOfSquares(alpha, ss, out);
+    }
+
+    /** tau and beta (into out[0]) of the reflector for (alpha, tail) with ‖tail‖² = ss; tau = 0 when ss = 0. */
+    private static double reflectorFromSumOfSquares(double alpha, double ss, double[] out) {
         if (ss == 0) {
             out[0] = alpha;
             return 0;
@@ -106,6 +107,7 @@ final class Householder {
         // result is the same whether the blocks run on one thread or several.
         int blocks = (m + ROW_BLOCK - 1) / ROW_BLOCK;
         double[] zParts = new double[blocks * n];
+        double[][] blockDots = new double[blocks][2];
         // col holds column k+1 as the row pass leaves it, so the next reflector reads it contiguously; the
         // scaling of that reflector's tail is then done row by row inside the (parallel) row pass instead of
         // down a strided column on one thread. Same operations, same bits.
@@ -160,7 +162,7 @@ final class Householder {
                 java.util.Arrays.fill(zParts, zo, zo + len, 0.0);
                 int r1 = Math.min(m, (b + 1) * ROW_BLOCK);
                 int i = Math.max(kf + 2, b * ROW_BLOCK);
-                double[] dots = new double[2];
+                double[] dots = blockDots[b];
                 for (; i + 2 <= r1; i += 2) {
                     bidiagonalRows2(a, n, kf, i, tau, tau2, w, u, len, zParts, zo, dots, sc, col);
                 }

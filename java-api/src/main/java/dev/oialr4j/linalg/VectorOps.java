@@ -274,47 +274,6 @@ final class VectorOps {
     }
 
     /**
-     * Applies H = I − tau·v·vᵀ from the right to four rows (x ← x − tau·(x·v)·vᵀ), each of length len,
-     * starting at off, off+stride, off+2·stride, off+3·stride; v is read once for all four.
-     */
-    static void reflectRows4(double[] x, int off, int stride, double[] v, int vo, int len, double tau) {
-        int o0 = off;
-        int o1 = off + stride;
-        int o2 = off + 2 * stride;
-        int o3 = off + 3 * stride;
-        int i = 0;
-        double d0 = 0;
-        double d1 = 0;
-        double d2 = 0;
-        double d3 = 0;
-        if (len >= L) {
-            var s0 = DoubleVector.zero(S);
-            var s1 = DoubleVector.zero(S);
-            var s2 = DoubleVector.zero(S);
-            var s3 = DoubleVector.zero(S);
-            for (; i <= len - L; i += L) {
-                var vv = DoubleVector.fromArray(S, v, vo + i);
-                s0 = DoubleVector.fromArray(S, x, o0 + i).fma(vv, s0);
-                s1 = DoubleVector.fromArray(S, x, o1 + i).fma(vv, s1);
-                s2 = DoubleVector.fromArray(S, x, o2 + i).fma(vv, s2);
-                s3 = DoubleVector.fromArray(S, x, o3 + i).fma(vv, s3);
-            }
-            d0 = sumLanes(s0);
-            d1 = sumLanes(s1);
-            d2 = sumLanes(s2);
-            d3 = sumLanes(s3);
-        }
-        for (int t = i; t < len; t++) {
-            double vt = v[vo + t];
-            d0 = Math.fma(x[o0 + t], vt, d0);
-            d1 = Math.fma(x[o1 + t], vt, d1);
-            d2 = Math.fma(x[o2 + t], vt, d2);
-            d3 = Math.fma(x[o3 + t], vt, d3);
-        }
-        axpy4(-tau * d0, -tau * d1, -tau * d2, -tau * d3, v, vo, x, off, stride, len);
-    }
-
-    /**
      * Applies a block of four reflectors, I − V·T·Vᵀ, from the right to four rows: x ← x − ((x·V)·T)·Vᵀ.
      * The rows start at off + q·stride (q = 0..3); column c of V starts at v[vOff[c]]; all have length len.
      * T is 4×4 upper triangular, row-major. Four rows times four reflectors per pass over the data make
