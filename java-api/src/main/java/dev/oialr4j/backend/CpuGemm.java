@@ -22,8 +22,13 @@ import java.util.Arrays;
  */
 public final class CpuGemm {
 
-    /** Depth of one packed slice: a kc x NR panel of B (48 KiB at kc = 256) stays near L1. */
-    static final int KC = Integer.getInteger("oialr4j.gemm.kc", 256);
+    /**
+     * Largest depth of one packed slice. A kc x NR panel of B (96 KiB at kc = 512) stays in L2 while every
+     * row panel of A streams past it; deeper slices also mean fewer thread hand-overs per product, which
+     * matters for the thin (n of a few hundred) products of low-rank layers. k is cut into equal slices
+     * no deeper than this, so no slice is a short remainder (k = 784 runs as 2 x 392, not 512 + 272).
+     */
+    static final int KC = Integer.getInteger("oialr4j.gemm.kc", 512);
     /** Upper bound on rows of A packed per task: mc x kc floats (128 KiB) sit in a core's L2. */
     static final int MC_MAX = roundUp(Integer.getInteger("oialr4j.gemm.mc", 128), MR);
     /** Columns of B packed per slice: kc x nc floats (4 MiB) live in L3 and are shared by threads. */
@@ -71,12 +76,13 @@ public final class CpuGemm {
         mBlocks = ceilDiv(m, mc);
         int nGroups = splitRows ? 1 : threads;
 
-        float[] bPack = workspaces.get().bPack(Math.min(KC, k) * Math.min(roundUp(n, NR), NC_MAX));
+        int kcMax = ceilDiv(k, ceilDiv(k, KC));
+        float[] bPack = workspaces.get().bPack(kcMax * Math.min(roundUp(n, NR), NC_MAX));
         for (int jc = 0; jc < n; jc += NC_MAX) {
             int nc = Math.min(NC_MAX, n - jc);
             int panels = ceilDiv(nc, NR);
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
+            for (int pc = 0; pc < k; pc += kcMax) {
+                int kc = Math.min(kcMax, k - pc);
                 int jc0 = jc;
                 int pc0 = pc;
                 // Later k slices accumulate onto what the first slice wrote.
