@@ -10,8 +10,8 @@ import dev.oialr4j.backend.Parallel;
  */
 final class Householder {
 
-    /** Threads for forming Qᵀ row blocks; nested use from another pool's task is safe (see Parallel). */
-    private static final Parallel ROWS = new Parallel(Math.max(1, Runtime.getRuntime().availableProcessors()));
+    /** Threads for the row passes and for forming Qᵀ row blocks (inside another loop of the pool: inline). */
+    private static final Parallel ROWS = Parallel.common();
 
     private Householder() {}
 

@@ -26,8 +26,8 @@ import jdk.incubator.vector.DoubleVector;
  */
 final class RotationBatch {
 
-    /** Threads for applying column strips; nested use from another pool's task is safe (see Parallel). */
-    private static final Parallel STRIPS = new Parallel(Math.max(1, Runtime.getRuntime().availableProcessors()));
+    /** Threads for applying column strips; inside another loop of the same pool the strips run inline. */
+    private static final Parallel STRIPS = Parallel.common();
 
     private static final int MAX_SWEEPS = 4096;
     private static final int L = VectorOps.L;

@@ -401,13 +401,9 @@ public final class Oialr implements TrainerCallback {
      */
     static final int ORTHO_CHECK_EVERY = 10;
 
-    /** One pool of daemon threads for all instances, so many Oialr objects do not pile up idle threads. */
-    private static final class Workers {
-        static final Parallel POOL = new Parallel(Math.max(1, Runtime.getRuntime().availableProcessors()));
-    }
-
+    /** The rounds run on the shared pool, where the SVDs' own loops inside a layer's task run inline. */
     private static Parallel workers() {
-        return Workers.POOL;
+        return Parallel.common();
     }
 
     /**
