@@ -41,7 +41,8 @@ public final class Parallel implements AutoCloseable {
 
     /** One loop: its chunks are claimed from {@code next} by the caller and the workers alike. */
     private static final class Job {
-        final ChunkBody body;
+        /** Cleared once every chunk has finished, so an idle pool holds no reference to the loop's data. */
+        ChunkBody body;
         final int count;
         final Thread caller;
         final AtomicInteger next = new AtomicInteger();
@@ -134,6 +135,8 @@ public final class Parallel implements AutoCloseable {
             }
             runChunks(job);
             awaitDone(job);
+            current = null;
+            job.body = null;
         } finally {
             busy.set(false);
         }
