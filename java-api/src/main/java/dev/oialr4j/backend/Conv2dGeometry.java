@@ -75,4 +75,15 @@ public record Conv2dGeometry(int batch, int inChannels, int height, int width, i
     public long macs() {
         return (long) batch * outChannels * outHeight() * outWidth() * patchSize();
     }
+
+    /**
+     * Validates the image range [image0, image0 + images) and group index of a chunked convolution call
+     * (every backend's im2col/col2im entry points share it).
+     */
+    public void checkImages(int image0, int images, int group) {
+        if (image0 < 0 || images < 1 || image0 + images > batch || group < 0 || group >= groups()) {
+            throw new IllegalArgumentException("images [" + image0 + ", " + (image0 + images) + ") of group " + group
+                    + " are outside a batch of " + batch + " with " + groups() + " groups");
+        }
+    }
 }

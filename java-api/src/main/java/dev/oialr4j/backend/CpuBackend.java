@@ -616,7 +616,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void im2col(Tensor x, Conv2dGeometry g, int image0, int images, int group, Tensor cols) {
         convInput("im2col", x, g);
-        checkImages(g, image0, images, group);
+        g.checkImages(image0, images, group);
         requireSize("im2col columns", cols, (long) g.patchSize() * images * g.outHeight() * g.outWidth());
         CpuConv.im2col(x.data(), g, image0, images, group, cols.data(), 0);
     }
@@ -624,7 +624,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void col2im(Tensor cols, Conv2dGeometry g, int image0, int images, int group, Tensor dx) {
         convInput("col2im", dx, g);
-        checkImages(g, image0, images, group);
+        g.checkImages(image0, images, group);
         requireSize("col2im columns", cols, (long) g.patchSize() * images * g.outHeight() * g.outWidth());
         CpuConv.col2im(cols.data(), 0, g, image0, images, group, dx.data(), false);
     }
@@ -745,12 +745,6 @@ public final class CpuBackend implements Backend {
         x.requireShape(op + " input", g.inputDims());
     }
 
-    private static void checkImages(Conv2dGeometry g, int image0, int images, int group) {
-        if (image0 < 0 || images < 1 || image0 + images > g.batch() || group < 0 || group >= g.groups()) {
-            throw new IllegalArgumentException("images [" + image0 + ", " + (image0 + images) + ") of group " + group
-                    + " are outside a batch of " + g.batch() + " with " + g.groups() + " groups");
-        }
-    }
 
     private static void requireSize(String what, Tensor t, long size) {
         if (t.size() != size) {

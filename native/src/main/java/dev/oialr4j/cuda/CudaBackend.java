@@ -621,12 +621,6 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
         x.requireShape(op + " input", g.inputDims());
     }
 
-    private static void checkImages(Conv2dGeometry g, int image0, int images, int group) {
-        if (image0 < 0 || images < 1 || image0 + images > g.batch() || group < 0 || group >= g.groups()) {
-            throw new IllegalArgumentException("images [" + image0 + ", " + (image0 + images) + ") of group " + group
-                    + " do not fit a batch of " + g.batch() + " in " + g.groups() + " group(s)");
-        }
-    }
 
     private static void requireSize(String what, Tensor t, long size) {
         if (t.size() != size) {
@@ -637,7 +631,7 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
     @Override
     public synchronized void im2col(Tensor x, Conv2dGeometry g, int image0, int images, int group, Tensor cols) {
         convInput("im2col", x, g);
-        checkImages(g, image0, images, group);
+        g.checkImages(image0, images, group);
         requireSize("im2col columns", cols, (long) g.patchSize() * images * g.outHeight() * g.outWidth());
         ensureCurrent();
         kernels.im2colNchw(address(x), address(cols), convDims(g), image0, images, group);
@@ -646,7 +640,7 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
     @Override
     public synchronized void col2im(Tensor cols, Conv2dGeometry g, int image0, int images, int group, Tensor dx) {
         convInput("col2im", dx, g);
-        checkImages(g, image0, images, group);
+        g.checkImages(image0, images, group);
         requireSize("col2im columns", cols, (long) g.patchSize() * images * g.outHeight() * g.outWidth());
         ensureCurrent();
         kernels.col2imNchw(address(cols), address(dx), convDims(g), image0, images, group);
