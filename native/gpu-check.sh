@@ -6,6 +6,11 @@
 #                                 .gpu/, builds a small Java runtime there with jlink, and checks what it
 #                                 can without a GPU (runtime starts, harness runs on the CPU, GPU tests
 #                                 report as skipped, this script's syntax, torch_step.py compiles).
+#   native/gpu-check.sh profile   on the GPU machine, after a run: per-op step profiles (device waited for
+#                                 after every backend call) and update-round times of every model at batch
+#                                 256, then oialr4j and PyTorch steps of mlp and vit-small at batch 1024,
+#                                 and (when $OUT is set) a JFR recording of vit-small's dense steps into
+#                                 $OUT for a host-side profile. Under 6 minutes.
 #   native/gpu-check.sh [run]     on the GPU machine (no JDK or Maven needed; python3 + PyTorch for the
 #                                 comparison): runs the parity suite and the GPU kernel tests, times
 #                                 training steps of every registered model (dense, r = 0.25 and 0.1 of
@@ -20,7 +25,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GPU_DIR="$ROOT/.gpu"
 JUNIT_VERSION=6.1.3
-JAVA_MODULES=java.base,java.logging,jdk.incubator.vector,jdk.unsupported
+JAVA_MODULES=java.base,java.logging,jdk.incubator.vector,jdk.unsupported,jdk.jfr
 JOPTS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g)
 GPU_TESTS=(BackendParityTest CudaKernelsGpuTest CudaSigmaSvdGpuTest CudaDriverGpuTest)
 BATCH=256
@@ -73,11 +78,7 @@ prepare() {
   echo "prepare: done; on the GPU machine run: bash native/gpu-check.sh   (carry .gpu)"
 }
 
-run() {
-  [ -x "$GPU_DIR/jre/bin/java" ] || { echo "gpu-check: $GPU_DIR is missing; run 'native/gpu-check.sh prepare' first" >&2; exit 1; }
-  cd "$ROOT"
-  local start=$SECONDS
-  # cuBLAS / cuSOLVER: the toolkit's, else the copies that come with PyTorch's wheels.
+cuda_libraries() {  # puts the toolkit's libraries, else PyTorch's copies, on LD_LIBRARY_PATH
   local extra=/usr/local/cuda/lib64
   local torch_libs
   torch_libs=$(python3 - <<'PY' 2>/dev/null || true
@@ -96,6 +97,43 @@ PY
 )
   [ -n "$torch_libs" ] && extra="$extra:$torch_libs"
   export LD_LIBRARY_PATH="$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+}
+
+profile() {
+  [ -x "$GPU_DIR/jre/bin/java" ] || { echo "gpu-check: $GPU_DIR is missing; run 'native/gpu-check.sh prepare' first" >&2; exit 1; }
+  cd "$ROOT"
+  cuda_libraries
+  local start=$SECONDS models
+  models=$("$GPU_DIR/jre/bin/java" "${JOPTS[@]}" -cp "$(classpath)" dev.oialr4j.cuda.StepBenchmark --list-models 2>/dev/null)
+  echo "== per-op profiles and update rounds (batch $BATCH)"
+  for m in $models; do
+    timeout 70 "$GPU_DIR/jre/bin/java" "${JOPTS[@]}" -cp "$(classpath)" dev.oialr4j.cuda.StepBenchmark --device cuda \
+      --batch $BATCH --warmup 10 --steps 30 --profile 5 --rounds 5 --models "$m" 2>&1 | grep -v '^WARNING' \
+      | awk -F'\t' '$1 != "PROFILE" || $6 + 0 >= 0.05' || echo "($m: profile stopped)"
+  done
+  echo "== batch 1024"
+  for m in mlp vit-small; do
+    timeout 45 "$GPU_DIR/jre/bin/java" "${JOPTS[@]}" -cp "$(classpath)" dev.oialr4j.cuda.StepBenchmark --device cuda \
+      --batch 1024 --warmup 10 --steps 30 --models "$m" 2>&1 | grep '^RESULT' || echo "($m: oialr4j timing stopped)"
+    timeout 30 python3 "$ROOT/native/torch_step.py" --batch 1024 --models "$m" 2>&1 | grep '^RESULT' \
+      || echo "($m: PyTorch timing stopped)"
+  done
+  if [ -n "${OUT:-}" ]; then
+    echo "== host-side flight recording of vit-small dense steps -> \$OUT/vit-small-dense.jfr"
+    timeout 60 "$GPU_DIR/jre/bin/java" "${JOPTS[@]}" \
+      -XX:StartFlightRecording=filename="$OUT/vit-small-dense.jfr",settings=profile -cp "$(classpath)" \
+      dev.oialr4j.cuda.StepBenchmark --device cuda --batch $BATCH --warmup 200 --steps 1500 --fractions 0 \
+      --models vit-small 2>&1 | grep '^RESULT' || echo "(flight recording stopped)"
+  fi
+  echo "== profile done in $((SECONDS - start)) s"
+}
+
+run() {
+  [ -x "$GPU_DIR/jre/bin/java" ] || { echo "gpu-check: $GPU_DIR is missing; run 'native/gpu-check.sh prepare' first" >&2; exit 1; }
+  cd "$ROOT"
+  local start=$SECONDS
+  # cuBLAS / cuSOLVER: the toolkit's, else the copies that come with PyTorch's wheels.
+  cuda_libraries
   local gpu="unknown GPU"
   command -v nvidia-smi >/dev/null && gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1)
   echo "== GPU: $gpu"
@@ -163,5 +201,6 @@ PY
 case "$MODE" in
   prepare) prepare ;;
   run) run ;;
-  *) echo "usage: native/gpu-check.sh [prepare|run]" >&2; exit 2 ;;
+  profile) profile ;;
+  *) echo "usage: native/gpu-check.sh [prepare|run|profile]" >&2; exit 2 ;;
 esac

@@ -63,11 +63,23 @@ extern "C" __global__ void cross_entropy_forward(const float* __restrict__ logit
     }
 }
 
+// loss[0] = (float)(sum of rowLoss in row order / rows), the mean cross_entropy_forward's caller
+// reports (CpuBackend adds the rows in the same order). One block of one thread.
+extern "C" __global__ void mean_row_loss(const double* __restrict__ rowLoss, float* __restrict__ loss, int rows) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        double total = 0.0;
+        for (int r = 0; r < rows; r++) total += rowLoss[r];
+        loss[0] = (float)(total / rows);
+    }
+}
+
 // dLogits = scale * (probs - target), target = eps / cols + (j == label ? 1 - eps : 0), in float
 // exactly as CpuBackend.crossEntropyBackward (bit-identical).
+// With dy != nullptr the scale is dy[0] / rows (float), read on the device: the loss's upstream gradient.
 extern "C" __global__ void cross_entropy_backward(const float* __restrict__ probs, const int* __restrict__ labels,
-                                                  float smoothing, float scale, float* __restrict__ dLogits,
-                                                  int rows, int cols) {
+                                                  float smoothing, float scale, const float* __restrict__ dy,
+                                                  float* __restrict__ dLogits, int rows, int cols) {
+    if (dy != nullptr) scale = dy[0] / (float)rows;
     const float off = smoothing / (float)cols;
     GRID_STRIDE_LOOP(i, (long long)rows * cols) {
         const int r = (int)(i / cols), j = (int)(i % cols);

@@ -155,31 +155,87 @@ extern "C" __global__ void global_avg_pool_backward(const float* __restrict__ dy
     GRID_STRIDE_LOOP(i, (long long)planes * hw) { dx[i] = dy[i / hw] / hw; }
 }
 
-// Batch norm as CpuConv.batchNorm: training uses the batch statistics (double, two passes) and
-// moves the running statistics toward the mean and the unbiased variance; evaluation uses the
-// running statistics unchanged. y = x * scale + shift (one fused multiply-add, as the CPU's vector
-// body), scale = (float)(gamma * invStd), shift = (float)(beta - mean * gamma * invStd).
-// One block per channel.
-extern "C" __global__ void batchnorm2d_forward(const float* __restrict__ x, const float* __restrict__ gamma,
-                                               const float* __restrict__ beta, float* runMean, float* runVar,
-                                               int training, float momentum, float eps, float* __restrict__ y,
-                                               float* __restrict__ saveMean, float* __restrict__ saveInvStd, int n,
-                                               int channels, int hw) {
+// Batch norm over x [N, C, HW] as CpuConv.batchNorm, in (channel, slice) blocks so that a layer with
+// few channels still fills the device: block b = c * splits + s covers the elements
+// [s * count / splits, (s + 1) * count / splits) of channel c, count = N * HW, element e of a channel
+// sitting at image e / hw, position e % hw. Each stage writes one double partial per block; the next
+// stage adds a channel's partials in slice order, so the result does not depend on the grid.
+//
+// Training: batchnorm2d_partials twice (sum of x, then the sum of squared deviations from the mean
+// the second pass rebuilds from the first pass's partials), then batchnorm2d_apply. Evaluation:
+// batchnorm2d_apply alone, on the running statistics.
+
+// Calls f(i) for the flat index i of every element of block (c, s)'s slice that this thread owns
+// (a block-stride walk without a division per element).
+template <typename F>
+__device__ inline void bn_slice(int c, int s, int splits, int channels, int hw, long long count, F f) {
+    const long long from = count * s / splits, to = count * (s + 1) / splits;
+    long long e = from + threadIdx.x;
+    if (e >= to) return;
+    long long image = e / hw;
+    int k = (int)(e - image * hw);
+    const long long imageStep = blockDim.x / hw;
+    const int kStep = blockDim.x % hw;
+    for (; e < to; e += blockDim.x) {
+        f((image * channels + c) * hw + k);
+        image += imageStep;
+        k += kStep;
+        if (k >= hw) {
+            k -= hw;
+            image++;
+        }
+    }
+}
+
+// Sum of channel c's partials, in slice order.
+__device__ inline double bn_channel_total(const double* __restrict__ partial, int c, int splits) {
+    double t = 0.0;
+    for (int j = 0; j < splits; j++) t += partial[(long long)c * splits + j];
+    return t;
+}
+
+// out[b] = Σ x over block b's slice when sums == nullptr; otherwise Σ (x - (float) mean)^2 with
+// mean = (Σ over sums' partials of the channel) / count.
+extern "C" __global__ void batchnorm2d_partials(const float* __restrict__ x, const double* __restrict__ sums,
+                                                double* __restrict__ out, int n, int channels, int hw,
+                                                int splits) {
     __shared__ double scratch[ROW_THREADS / 32];
     const long long count = (long long)n * hw;
-    for (int c = blockIdx.x; c < channels; c += gridDim.x) {
+    for (int b = blockIdx.x; b < channels * splits; b += gridDim.x) {
+        const int c = b / splits, s = b % splits;
+        double acc = 0.0;
+        if (sums == nullptr) {
+            bn_slice(c, s, splits, channels, hw, count, [&](long long i) { acc += x[i]; });
+        } else {
+            const float meanF = (float)(bn_channel_total(sums, c, splits) / count);
+            bn_slice(c, s, splits, channels, hw, count, [&](long long i) {
+                const float d = x[i] - meanF;
+                acc += (double)d * d;
+            });
+        }
+        acc = block_sum_double(acc, scratch);
+        if (threadIdx.x == 0) out[b] = acc;
+    }
+}
+
+// y = x * scale + shift (one fused multiply-add, as the CPU's vector body), scale = (float)(gamma *
+// invStd), shift = (float)(beta - mean * gamma * invStd), on the batch statistics of the two
+// partials arrays in training (and the running statistics moved toward the mean and the unbiased
+// variance, by the channel's slice-0 block), on the running statistics in evaluation (the partials
+// are then unused and may be null).
+extern "C" __global__ void batchnorm2d_apply(const float* __restrict__ x, const float* __restrict__ gamma,
+                                             const float* __restrict__ beta, float* runMean, float* runVar,
+                                             int training, float momentum, float eps, float* __restrict__ y,
+                                             float* __restrict__ saveMean, float* __restrict__ saveInvStd,
+                                             const double* __restrict__ sums, const double* __restrict__ squares,
+                                             int n, int channels, int hw, int splits) {
+    const long long count = (long long)n * hw;
+    for (int b = blockIdx.x; b < channels * splits; b += gridDim.x) {
+        const int c = b / splits, s = b % splits;
         double mean, var;
         if (training) {
-            double s = 0.0;
-            for (long long k = threadIdx.x; k < count; k += blockDim.x) s += x[(k / hw * channels + c) * hw + k % hw];
-            mean = block_sum_double(s, scratch) / count;
-            const float meanF = (float)mean;
-            double v = 0.0;
-            for (long long k = threadIdx.x; k < count; k += blockDim.x) {
-                const float d = x[(k / hw * channels + c) * hw + k % hw] - meanF;
-                v += (double)d * d;
-            }
-            var = block_sum_double(v, scratch) / count;
+            mean = bn_channel_total(sums, c, splits) / count;
+            var = bn_channel_total(squares, c, splits) / count;
         } else {
             mean = runMean[c];
             var = runVar[c];
@@ -187,11 +243,8 @@ extern "C" __global__ void batchnorm2d_forward(const float* __restrict__ x, cons
         const double invStd = 1.0 / sqrt(var + (double)eps);
         const float scale = (float)(gamma[c] * invStd);
         const float shift = (float)(beta[c] - mean * gamma[c] * invStd);
-        for (long long k = threadIdx.x; k < count; k += blockDim.x) {
-            const long long i = (k / hw * channels + c) * hw + k % hw;
-            y[i] = fmaf(x[i], scale, shift);
-        }
-        if (threadIdx.x == 0) {
+        bn_slice(c, s, splits, channels, hw, count, [&](long long i) { y[i] = fmaf(x[i], scale, shift); });
+        if (s == 0 && threadIdx.x == 0) {
             if (training) {
                 const double unbiased = count > 1 ? var * count / (count - 1) : var;
                 runMean[c] = (float)((1.0 - momentum) * runMean[c] + momentum * mean);
@@ -203,29 +256,49 @@ extern "C" __global__ void batchnorm2d_forward(const float* __restrict__ x, cons
     }
 }
 
-// Gradients of batchnorm2d_forward as CpuConv.batchNormBackward: dGamma = invStd * sum dy (x - mean),
-// dBeta = sum dy; dx (nullable) = a dy + (x b + shift) with a = gamma invStd and, in training,
-// b = -gamma invStd^2 mean(dy xhat), shift = -gamma invStd mean(dy) + gamma invStd^2 mean(dy xhat) mean.
-extern "C" __global__ void batchnorm2d_backward(const float* __restrict__ x, const float* __restrict__ dy,
-                                                const float* __restrict__ gamma, const float* __restrict__ saveMean,
-                                                const float* __restrict__ saveInvStd, int training,
-                                                float* __restrict__ dx, float* __restrict__ dGamma,
-                                                float* __restrict__ dBeta, int n, int channels, int hw) {
+// Stage one of the batch-norm gradients: sumDy[b] = Σ dy and sumDyX[b] = Σ dy (x - mean) over block
+// b's slice (mean as saved by the forward pass, subtracted in float as the CPU does).
+extern "C" __global__ void batchnorm2d_backward_partials(const float* __restrict__ x, const float* __restrict__ dy,
+                                                         const float* __restrict__ saveMean,
+                                                         double* __restrict__ sumDy, double* __restrict__ sumDyX,
+                                                         int n, int channels, int hw, int splits) {
     __shared__ double scratch[ROW_THREADS / 32];
     const long long count = (long long)n * hw;
-    for (int c = blockIdx.x; c < channels; c += gridDim.x) {
-        const double mean = saveMean[c], invStd = saveInvStd[c];
+    for (int b = blockIdx.x; b < channels * splits; b += gridDim.x) {
+        const int c = b / splits, s = b % splits;
         const float meanF = saveMean[c];
         double sdy = 0.0, sdyx = 0.0;
-        for (long long k = threadIdx.x; k < count; k += blockDim.x) {
-            const long long i = (k / hw * channels + c) * hw + k % hw;
+        bn_slice(c, s, splits, channels, hw, count, [&](long long i) {
             sdy += dy[i];
             sdyx += (double)dy[i] * (double)(x[i] - meanF);
-        }
+        });
         sdy = block_sum_double(sdy, scratch);
         sdyx = block_sum_double(sdyx, scratch);
-        const double dg = sdyx * invStd;
         if (threadIdx.x == 0) {
+            sumDy[b] = sdy;
+            sumDyX[b] = sdyx;
+        }
+    }
+}
+
+// Stage two, as CpuConv.batchNormBackward: dGamma = invStd Σ dy (x - mean), dBeta = Σ dy (written by
+// the slice-0 block); dx (nullable) = a dy + (x b + shift) with a = gamma invStd and, in training,
+// b = -gamma invStd^2 mean(dy xhat), shift = -gamma invStd mean(dy) + gamma invStd^2 mean(dy xhat) mean.
+extern "C" __global__ void batchnorm2d_backward_apply(const float* __restrict__ x, const float* __restrict__ dy,
+                                                      const float* __restrict__ gamma,
+                                                      const float* __restrict__ saveMean,
+                                                      const float* __restrict__ saveInvStd, int training,
+                                                      const double* __restrict__ sumDy,
+                                                      const double* __restrict__ sumDyX, float* __restrict__ dx,
+                                                      float* __restrict__ dGamma, float* __restrict__ dBeta, int n,
+                                                      int channels, int hw, int splits) {
+    const long long count = (long long)n * hw;
+    for (int b = blockIdx.x; b < channels * splits; b += gridDim.x) {
+        const int c = b / splits, s = b % splits;
+        const double mean = saveMean[c], invStd = saveInvStd[c];
+        const double sdy = bn_channel_total(sumDy, c, splits);
+        const double dg = bn_channel_total(sumDyX, c, splits) * invStd;
+        if (s == 0 && threadIdx.x == 0) {
             dGamma[c] = (float)dg;
             dBeta[c] = (float)sdy;
         }
@@ -233,11 +306,8 @@ extern "C" __global__ void batchnorm2d_backward(const float* __restrict__ x, con
         const double gi = gamma[c] * invStd;
         const double mdy = sdy / count, mdyx = dg / count;
         const float a = (float)gi;
-        const float b = training ? (float)(-gi * invStd * mdyx) : 0.0f;
+        const float bx = training ? (float)(-gi * invStd * mdyx) : 0.0f;
         const float shift = training ? (float)(-gi * mdy + gi * invStd * mdyx * mean) : 0.0f;
-        for (long long k = threadIdx.x; k < count; k += blockDim.x) {
-            const long long i = (k / hw * channels + c) * hw + k % hw;
-            dx[i] = dy[i] * a + fmaf(x[i], b, shift);
-        }
+        bn_slice(c, s, splits, channels, hw, count, [&](long long i) { dx[i] = dy[i] * a + fmaf(x[i], bx, shift); });
     }
 }

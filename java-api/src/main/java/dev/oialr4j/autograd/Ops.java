@@ -266,13 +266,13 @@ public final class Ops {
             throw new IllegalArgumentException("label smoothing must be in [0, 1), got " + smoothing);
         }
         Tensor probs = be.zeros(logits.dims());
-        double loss = be.crossEntropy(logits.value(), labels, smoothing, probs);
-        int rows = logits.value().rows();
-        return tape.record(be.fromHost(new float[] {(float) loss}), dy -> {
+        Tensor loss = be.zeros(1);
+        // Loss and its gradient stay on the backend: nothing here waits for a device.
+        be.crossEntropy(logits.value(), labels, smoothing, probs, loss);
+        return tape.record(loss, dy -> {
             if (logits.requiresGrad()) {
-                float scale = be.toHost(dy)[0] / rows;
                 Tensor g = be.zeros(logits.dims());
-                be.crossEntropyBackward(probs, labels, smoothing, scale, g);
+                be.crossEntropyBackward(probs, labels, smoothing, dy, g);
                 tape.accumulate(logits, g);
             }
         }, logits);

@@ -117,6 +117,30 @@ public interface Backend extends AutoCloseable {
     /** dLogits = scale * (probs - target) with the same smoothing as the forward pass. */
     void crossEntropyBackward(Tensor probs, int[] labels, float smoothing, float scale, Tensor dLogits);
 
+    /**
+     * {@link #crossEntropy(Tensor, int[], float, Tensor)} with the mean loss left in the one-element tensor
+     * {@code loss} of this backend (as a float) instead of returned: a backend that runs its work
+     * asynchronously (CUDA) overrides this so that a training step does not wait for its forward pass.
+     */
+    default void crossEntropy(Tensor logits, int[] labels, float smoothing, Tensor probs, Tensor loss) {
+        if (loss.size() != 1) {
+            throw new IllegalArgumentException("crossEntropy loss must have one element, got " + loss.shape());
+        }
+        fill(loss, (float) crossEntropy(logits, labels, smoothing, probs));
+    }
+
+    /**
+     * {@link #crossEntropyBackward(Tensor, int[], float, float, Tensor)} with scale = dy[0] / rows (in float),
+     * {@code dy} being the loss's one-element gradient on this backend; an asynchronous backend reads it on
+     * the device instead of waiting for it.
+     */
+    default void crossEntropyBackward(Tensor probs, int[] labels, float smoothing, Tensor dy, Tensor dLogits) {
+        if (dy.size() != 1) {
+            throw new IllegalArgumentException("crossEntropyBackward dy must have one element, got " + dy.shape());
+        }
+        crossEntropyBackward(probs, labels, smoothing, toHost(dy)[0] / probs.rows(), dLogits);
+    }
+
     // ---- convolution, pooling, batch norm ------------------------------------------------------
 
     /**

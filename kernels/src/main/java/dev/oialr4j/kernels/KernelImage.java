@@ -27,7 +27,7 @@ public final class KernelImage {
             "bias_grad", "sum_cols", "block_sums", "sum_partials", "argmax_rows", "count_correct",
             "column_partials", "column_finish",
             // softmax.cu
-            "softmax_rows", "cross_entropy_forward", "cross_entropy_backward", "softmax_backward",
+            "softmax_rows", "cross_entropy_forward", "mean_row_loss", "cross_entropy_backward", "softmax_backward",
             "attention_softmax", "attention_softmax_backward",
             // norm.cu
             "layernorm_forward", "layernorm_backward", "layernorm_param_grads", "batchnorm_forward",
@@ -38,7 +38,8 @@ public final class KernelImage {
             "im2col", "col2im",
             // spatial.cu
             "im2col_nchw", "col2im_nchw", "add_channel_bias", "pool2d_forward", "pool2d_backward", "global_avg_pool",
-            "global_avg_pool_backward", "batchnorm2d_forward", "batchnorm2d_backward",
+            "global_avg_pool_backward", "batchnorm2d_partials", "batchnorm2d_apply",
+            "batchnorm2d_backward_partials", "batchnorm2d_backward_apply",
             // transformer.cu
             "masked_softmax_rows", "softmax_backward_inplace", "strided_copy", "add_narrowed", "drop_path_mask",
             "scale_samples");

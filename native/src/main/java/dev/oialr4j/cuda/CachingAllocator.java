@@ -16,9 +16,13 @@ import java.util.function.LongUnaryOperator;
  * classes cover every size. A block is reused only for a request of its exact class.
  *
  * <p>Blocks come back when the JVM finds their tensors unreachable, which it does only when it collects
- * garbage; device memory does not fill the Java heap, so the allocator asks for a collection itself after a
- * budget of fresh driver memory (a quarter of the GPU's memory in {@link CudaBackend}) and when the driver
- * runs out, before giving the cache back to the driver and retrying once.
+ * garbage; device memory does not fill the Java heap, so the allocator asks for a collection itself when a
+ * request finds no cached block after a budget of bytes handed out since the last collection (a quarter of
+ * the GPU's memory in {@link CudaBackend}), and when the driver runs out, before giving the cache back to the
+ * driver and retrying once. The budget counts every block handed out, cached or fresh, so the memory taken
+ * from the driver levels off at about the budget plus what live tensors hold. (Counting only fresh driver
+ * memory, as before 2026-11-27, let it grow by a budget per collection until the device was full, which
+ * then starved cuSOLVER's own allocations.)
  *
  * <p>Safety with one stream: a block released while kernels that use it are still queued is handed
  * out again only to work queued later on the same stream, which runs after them. Release is called from
@@ -92,7 +96,7 @@ final class CachingAllocator {
             return cached;
         }
         // Blocks come back only when the JVM collects their tensors. Device memory does not make the Java
-        // heap fill up, so after a budget of fresh driver memory ask for a collection and let the Cleaner
+        // heap fill up, so after a budget of bytes handed out ask for a collection and let the Cleaner
         // return what is dead before growing further.
         if (bytesSinceCollection + cls > collectionBudget) {
             cached = collectAndTake(cls, COLLECTION_WAIT_MILLIS);
@@ -138,6 +142,7 @@ final class CachingAllocator {
         if (list != null && !list.isEmpty()) {
             cachedBytes -= cls;
             liveBytes += cls;
+            bytesSinceCollection += cls;
             return list.pop();
         }
         return null;
@@ -179,6 +184,34 @@ final class CachingAllocator {
         free.computeIfAbsent(cls, k -> new ArrayDeque<>()).push(ptr);
         cachedBytes += cls;
         liveBytes -= cls;
+    }
+
+    /**
+     * Runs a collection, waits until the Cleaner has stopped returning blocks (at most
+     * {@link #OOM_WAIT_MILLIS}), then frees every cached block with the driver. Call with the stream
+     * synchronised.
+     */
+    void collectAndReleaseCached() {
+        synchronized (this) {
+            bytesSinceCollection = 0;
+            collections++;
+        }
+        collector.run();
+        long deadline = System.nanoTime() + OOM_WAIT_MILLIS * 1_000_000;
+        long last = liveBytes();
+        int quiet = 0;
+        while (quiet < 10 && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            long now = liveBytes();
+            quiet = now == last ? quiet + 1 : 0;
+            last = now;
+        }
+        releaseCached();
     }
 
     /** Frees every cached block with the driver. Call with the stream synchronised. */

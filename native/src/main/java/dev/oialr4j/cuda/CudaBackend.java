@@ -20,9 +20,11 @@ import java.util.Arrays;
  * The {@link Backend} SPI on one NVIDIA GPU: tensors live in device memory ({@link DeviceStorage}), GEMMs go
  * to cuBLAS, everything else to the kernels of oialr4j.fatbin ({@link CudaKernels}). All work is queued on
  * one stream of the device's primary context, in call order, so no op waits for the GPU except those that
- * return host values: {@link #toHost}, {@link #sum}, {@link #sumSquares}, {@link #argmaxRows} and
- * {@link #crossEntropy} (its loss). Host↔device copies happen only there and in {@link #fromHost} (and for
- * the integer labels of the loss ops, which arrive as a host array).
+ * return host values: {@link #toHost}, {@link #sum}, {@link #sumSquares}, {@link #argmaxRows} and the
+ * cross-entropy variant that returns its loss as a double. The training path ({@code Ops.crossEntropy}) keeps
+ * the loss and its gradient on the device, so a step waits only where its caller reads the loss. Host↔device
+ * copies happen only there and in {@link #fromHost} (through a page-locked staging buffer up to
+ * {@link #STAGING_MAX_BYTES}), and for the integer labels of the loss ops, which arrive as a host array.
  *
  * <p>Every SPI method runs on the device: convolutions as im2col + strided-batched cuBLAS GEMMs, attention
  * as strided-batched GEMMs around a masked-softmax kernel (heads read in place from the fused projection),
@@ -66,6 +68,18 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
     private final CachingAllocator allocator;
     private final String deviceName;
     private boolean closed;
+    /**
+     * Page-locked host buffer for {@link #fromHost} and {@link #toHost} up to {@link #STAGING_MAX_BYTES}
+     * (grown on demand; null until the first copy, and for good if page-locked memory is refused), and the
+     * event recorded after the last upload out of it, which the next copy into it waits for.
+     */
+    private Cusolver solver;
+    private MemorySegment staging;
+    private MemorySegment stagingUploaded;
+    private boolean stagingRefused;
+
+    /** Largest copy that goes through the page-locked buffer; larger ones use pageable memory. */
+    static final long STAGING_MAX_BYTES = 64L << 20;
 
     /** Opens the backend on {@code device} (type CUDA); the provider checks availability first. */
     public CudaBackend(Device device, Options options, byte[] fatbin) {
@@ -140,6 +154,49 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
     @Override
     public DeviceSigmaRound openSigmaRound() {
         return new CudaSigmaRound(this);
+    }
+
+    /**
+     * The backend's cuSOLVER handle on its stream, made on first use and kept until {@link #close} (a handle
+     * takes milliseconds and device memory to make). cuSOLVER allocates device memory of its own when it
+     * starts and reports a full device as {@code CUSOLVER_STATUS_INTERNAL_ERROR}; so when the first attempt
+     * fails, the allocator's cached blocks go back to the driver ({@link #releaseCachedMemory}) and it is tried
+     * once more. Throws {@link CusolverException} without cuSOLVER.
+     */
+    synchronized Cusolver solver() {
+        ensureCurrent();
+        if (solver == null) {
+            Cusolver created;
+            try {
+                created = Cusolver.create();
+            } catch (CusolverException first) {
+                releaseCachedMemory();
+                try {
+                    created = Cusolver.create();
+                } catch (CusolverException again) {
+                    long[] mem = CudaDriver.memoryInfo();
+                    CusolverException e = new CusolverException(again.call(), again.status(),
+                            Cusolver.statusName(again.status()) + " (" + again.status() + ") twice, the second time"
+                            + " after the cached blocks went back to the driver; device memory free " + (mem[0] >> 20) + " of " + (mem[1] >> 20) + " MiB, this"
+                            + " backend holding " + (allocator.liveBytes() >> 20) + " MiB in tensors)");
+                    e.addSuppressed(first);
+                    throw e;
+                }
+            }
+            created.setStream(stream);
+            solver = created;
+        }
+        return solver;
+    }
+
+    /**
+     * Lets the JVM collect unreachable tensors and hands every cached block back to the driver, for libraries
+     * that allocate device memory themselves. Waits for the stream.
+     */
+    public synchronized void releaseCachedMemory() {
+        ensureCurrent();
+        CudaDriver.streamSynchronize(stream);
+        allocator.collectAndReleaseCached();
     }
 
     /** The kernel launchers, for fused ops outside the SPI (bias + activation, norms, attention, im2col). */
@@ -224,13 +281,29 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
             throw new IllegalArgumentException("host array of " + data.length + " elements does not fit shape " + s);
         }
         Tensor t = empty(dims);
-        if (data.length > 0) {
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment host = arena.allocate(JAVA_FLOAT, data.length);
-                MemorySegment.copy(data, 0, host, JAVA_FLOAT, 0, data.length);
-                // From pageable memory the driver stages the data before returning, so the arena may close.
-                CudaDriver.copyHostToDevice(address(t), host, 4L * data.length, stream);
+        long bytes = 4L * data.length;
+        if (data.length == 0) {
+            return t;
+        }
+        MemorySegment pinned = staging(bytes);
+        if (pinned != null) {
+            // The upload is asynchronous: the buffer stays untouched until the event after it has passed.
+            if (stagingUploaded != null) {
+                CudaDriver.eventSynchronize(stagingUploaded);
             }
+            MemorySegment.copy(data, 0, pinned, JAVA_FLOAT, 0, data.length);
+            CudaDriver.copyHostToDevice(address(t), pinned, bytes, stream);
+            if (stagingUploaded == null) {
+                stagingUploaded = CudaDriver.eventCreate(CudaDriver.EVENT_DISABLE_TIMING);
+            }
+            CudaDriver.eventRecord(stagingUploaded, stream);
+            return t;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(JAVA_FLOAT, data.length);
+            MemorySegment.copy(data, 0, host, JAVA_FLOAT, 0, data.length);
+            // From pageable memory the driver stages the data before returning, so the arena may close.
+            CudaDriver.copyHostToDevice(address(t), host, bytes, stream);
         }
         return t;
     }
@@ -239,15 +312,51 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
     public synchronized float[] toHost(Tensor t) {
         ensureCurrent();
         float[] out = new float[t.size()];
-        if (out.length > 0) {
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment host = arena.allocate(JAVA_FLOAT, out.length);
-                CudaDriver.copyDeviceToHost(host, address(t), 4L * out.length, stream);
-                CudaDriver.streamSynchronize(stream);
-                MemorySegment.copy(host, JAVA_FLOAT, 0, out, 0, out.length);
-            }
+        if (out.length == 0) {
+            return out;
+        }
+        long bytes = 4L * out.length;
+        MemorySegment pinned = staging(bytes);
+        if (pinned != null) {
+            // The download queues behind any upload out of the buffer, and the stream is drained before reading.
+            CudaDriver.copyDeviceToHost(pinned, address(t), bytes, stream);
+            CudaDriver.streamSynchronize(stream);
+            MemorySegment.copy(pinned, JAVA_FLOAT, 0, out, 0, out.length);
+            return out;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(JAVA_FLOAT, out.length);
+            CudaDriver.copyDeviceToHost(host, address(t), bytes, stream);
+            CudaDriver.streamSynchronize(stream);
+            MemorySegment.copy(host, JAVA_FLOAT, 0, out, 0, out.length);
         }
         return out;
+    }
+
+    /**
+     * The page-locked buffer with room for {@code bytes}, or null for a copy above {@link #STAGING_MAX_BYTES}
+     * or when the driver refuses page-locked memory (then every copy goes through pageable memory).
+     */
+    private MemorySegment staging(long bytes) {
+        if (bytes > STAGING_MAX_BYTES || stagingRefused) {
+            return null;
+        }
+        if (staging != null && staging.byteSize() >= bytes) {
+            return staging;
+        }
+        ensureCurrent();
+        if (staging != null) {
+            CudaDriver.streamSynchronize(stream); // no copy may still read the old buffer
+            CudaDriver.memFreeHost(staging);
+            staging = null;
+        }
+        long size = Math.min(STAGING_MAX_BYTES, Math.max(1L << 20, Long.highestOneBit(bytes - 1) << 1));
+        try {
+            staging = CudaDriver.memHostAlloc(size);
+        } catch (CudaException e) {
+            stagingRefused = true;
+        }
+        return staging;
     }
 
     @Override
@@ -498,13 +607,48 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
 
     @Override
     public synchronized double crossEntropy(Tensor logits, int[] labels, float smoothing, Tensor probs) {
-        sameShape("crossEntropy", logits, probs);
+        double[] mean = new double[1];
+        crossEntropyRows("crossEntropy", logits, labels, smoothing, probs, (rowLoss, rows) -> {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment host = arena.allocate(JAVA_DOUBLE, rows);
+                CudaDriver.copyDeviceToHost(host, rowLoss, 8L * rows, stream);
+                CudaDriver.streamSynchronize(stream);
+                double total = 0;
+                for (int r = 0; r < rows; r++) {
+                    total += host.getAtIndex(JAVA_DOUBLE, r); // row order, as CpuBackend adds them
+                }
+                mean[0] = total / rows;
+            }
+        });
+        return mean[0];
+    }
+
+    /** The loss stays on the device: the mean of the row losses is taken by a kernel, nothing waits. */
+    @Override
+    public synchronized void crossEntropy(Tensor logits, int[] labels, float smoothing, Tensor probs, Tensor loss) {
+        requireSize("crossEntropy loss", loss, 1);
+        crossEntropyRows("crossEntropy", logits, labels, smoothing, probs,
+                (rowLoss, rows) -> kernels.meanRowLoss(rowLoss, address(loss), rows));
+        if (logits.rows() == 0) {
+            fill(loss, 0f);
+        }
+    }
+
+    /** What to do with the device's per-row losses (doubles) before their scratch is released. */
+    private interface RowLosses {
+        void use(long rowLoss, int rows);
+    }
+
+    /** Softmax into probs and the per-row smoothed losses into scratch, handed to {@code then} (rows > 0). */
+    private void crossEntropyRows(String op, Tensor logits, int[] labels, float smoothing, Tensor probs,
+            RowLosses then) {
+        sameShape(op, logits, probs);
         int rows = logits.rows();
         int cols = logits.cols();
         checkLabels(labels, rows, cols);
         ensureCurrent();
         if (rows == 0) {
-            return 0;
+            return;
         }
         long labelBytes = 4L * rows;
         long lossBytes = 8L * rows;
@@ -513,14 +657,7 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
         try (Arena arena = Arena.ofConfined()) {
             uploadLabels(arena, labels, dLabels);
             kernels.crossEntropyForward(address(logits), dLabels, smoothing, address(probs), dLoss, rows, cols);
-            MemorySegment host = arena.allocate(JAVA_DOUBLE, rows);
-            CudaDriver.copyDeviceToHost(host, dLoss, lossBytes, stream);
-            CudaDriver.streamSynchronize(stream);
-            double total = 0;
-            for (int r = 0; r < rows; r++) {
-                total += host.getAtIndex(JAVA_DOUBLE, r); // row order, as CpuBackend adds them
-            }
-            return total / rows;
+            then.use(dLoss, rows);
         } finally {
             releaseScratch(dLabels, labelBytes);
             releaseScratch(dLoss, lossBytes);
@@ -529,6 +666,20 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
 
     @Override
     public synchronized void crossEntropyBackward(Tensor probs, int[] labels, float smoothing, float scale,
+            Tensor dLogits) {
+        crossEntropyBackward(probs, labels, smoothing, scale, 0L, dLogits);
+    }
+
+    /** The scale dy[0] / rows is read by the kernel on the device. */
+    @Override
+    public synchronized void crossEntropyBackward(Tensor probs, int[] labels, float smoothing, Tensor dy,
+            Tensor dLogits) {
+        requireSize("crossEntropyBackward dy", dy, 1);
+        crossEntropyBackward(probs, labels, smoothing, 0f, address(dy), dLogits);
+    }
+
+    /** dLogits = s (probs - target), s = dy[0] / rows read on the device when dy is not 0, else scale. */
+    private void crossEntropyBackward(Tensor probs, int[] labels, float smoothing, float scale, long dy,
             Tensor dLogits) {
         sameShape("crossEntropyBackward", probs, dLogits);
         int rows = probs.rows();
@@ -542,7 +693,7 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
         long dLabels = scratch(labelBytes);
         try (Arena arena = Arena.ofConfined()) {
             uploadLabels(arena, labels, dLabels);
-            kernels.crossEntropyBackward(address(probs), dLabels, smoothing, scale, address(dLogits), rows, cols);
+            kernels.crossEntropyBackward(address(probs), dLabels, smoothing, scale, dy, address(dLogits), rows, cols);
         } finally {
             releaseScratch(dLabels, labelBytes);
         }
@@ -835,10 +986,28 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
                     + " got input " + x.shape());
         }
         ensureCurrent();
-        kernels.batchNorm2d(address(x), address(gamma), address(beta), address(runningMean), address(runningVar),
-                training, momentum, eps, address(y), address(saveMean), address(saveInvStd), x.dim(0), c,
-                x.dim(2) * x.dim(3));
+        int hw = x.dim(2) * x.dim(3);
+        int splits = kernels.batchNormSplits((long) x.dim(0) * hw, c, batchNormSliceElements);
+        long bytes = 8L * c * splits;
+        long sums = training ? scratch(bytes) : 0L;
+        long squares = training ? scratch(bytes) : 0L;
+        try {
+            kernels.batchNorm2d(address(x), address(gamma), address(beta), address(runningMean), address(runningVar),
+                    training, momentum, eps, address(y), address(saveMean), address(saveInvStd), x.dim(0), c, hw, sums,
+                    squares, splits);
+        } finally {
+            if (training) {
+                releaseScratch(sums, bytes);
+                releaseScratch(squares, bytes);
+            }
+        }
     }
+
+    /**
+     * Elements of one channel a batch-norm block covers at least (the kernels split each channel into slices
+     * so that layers with few channels fill the device); tests lower it to force many uneven slices.
+     */
+    static int batchNormSliceElements = 2048;
 
     @Override
     public synchronized void batchNorm2dBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
@@ -849,9 +1018,19 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
             sameShape("batchNorm2dBackward", x, dx);
         }
         ensureCurrent();
-        kernels.batchNorm2dBackward(address(x), address(dy), address(gamma), address(saveMean), address(saveInvStd),
-                training, dx == null ? 0L : address(dx), address(dGamma), address(dBeta), x.dim(0), c,
-                x.dim(2) * x.dim(3));
+        int hw = x.dim(2) * x.dim(3);
+        int splits = kernels.batchNormSplits((long) x.dim(0) * hw, c, batchNormSliceElements);
+        long bytes = 8L * c * splits;
+        long sumDy = scratch(bytes);
+        long sumDyX = scratch(bytes);
+        try {
+            kernels.batchNorm2dBackward(address(x), address(dy), address(gamma), address(saveMean),
+                    address(saveInvStd), training, dx == null ? 0L : address(dx), address(dGamma), address(dBeta),
+                    x.dim(0), c, hw, sumDy, sumDyX, splits);
+        } finally {
+            releaseScratch(sumDy, bytes);
+            releaseScratch(sumDyX, bytes);
+        }
     }
 
     private static int batchNormChannels(String op, Tensor x, Tensor... perChannel) {
@@ -1233,6 +1412,15 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
             CudaDriver.streamSynchronize(stream);
         } finally {
             closed = true;
+            if (staging != null) {
+                CudaDriver.memFreeHost(staging);
+            }
+            if (stagingUploaded != null) {
+                CudaDriver.eventDestroy(stagingUploaded);
+            }
+            if (solver != null) {
+                solver.close();
+            }
             allocator.close();
             kernels.unload();
             cublas.close();

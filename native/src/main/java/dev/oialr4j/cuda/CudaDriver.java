@@ -226,6 +226,36 @@ public final class CudaDriver {
     }
 
     /**
+     * {@code cuMemHostAlloc}: page-locked host memory of {@code bytes}, which the device copies from and to
+     * without a staging copy (and asynchronously: the memory must stay untouched until the copy is done).
+     * Free with {@link #memFreeHost}.
+     */
+    public static MemorySegment memHostAlloc(long bytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ADDRESS);
+            int rc;
+            try {
+                rc = (int) lib("cuMemHostAlloc").cuMemHostAlloc().invokeExact(out, bytes, 0);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+            check("cuMemHostAlloc", rc);
+            return out.get(ADDRESS, 0).reinterpret(bytes);
+        }
+    }
+
+    /** {@code cuMemFreeHost}. */
+    public static void memFreeHost(MemorySegment ptr) {
+        int rc;
+        try {
+            rc = (int) lib("cuMemFreeHost").cuMemFreeHost().invokeExact(ptr);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check("cuMemFreeHost", rc);
+    }
+
+    /**
      * Host to device, ordered on {@code stream}. From pageable (ordinary off-heap) memory the driver
      * copies {@code src} to a staging buffer before returning, so the caller may reuse it at once.
      */
@@ -276,6 +306,8 @@ public final class CudaDriver {
 
     /** {@code CU_STREAM_NON_BLOCKING}: the stream does not synchronise with the legacy default stream. */
     public static final int STREAM_NON_BLOCKING = 0x1;
+    /** {@code CU_EVENT_DISABLE_TIMING}: an event only waited for, which is cheaper to record. */
+    public static final int EVENT_DISABLE_TIMING = 0x2;
     /** {@code CU_EVENT_DEFAULT}: an event that records timing. */
     public static final int EVENT_DEFAULT = 0x0;
 

@@ -26,6 +26,7 @@ public final class CudaKernels {
     private final Map<String, MemorySegment> functions = new HashMap<>();
     private final int maxElementwiseBlocks;
     private final int maxRowBlocks;
+    private final int multiprocessors;
     private final Arena arena = Arena.ofShared();
     private final KernelArgs args = new KernelArgs(arena);
 
@@ -34,6 +35,7 @@ public final class CudaKernels {
         this.stream = stream;
         this.maxElementwiseBlocks = Math.max(1, multiprocessors) * 32;
         this.maxRowBlocks = Math.max(1, multiprocessors) * 64;
+        this.multiprocessors = Math.max(1, multiprocessors);
     }
 
     /** Loads the fatbin into the current context and resolves every kernel of {@link KernelImage#KERNEL_NAMES}. */
@@ -236,10 +238,17 @@ public final class CudaKernels {
         perRow("cross_entropy_forward", rows);
     }
 
-    public synchronized void crossEntropyBackward(long probs, long labels, float smoothing, float scale, long dLogits,
-            int rows, int cols) {
-        args().ptr(probs).ptr(labels).f32(smoothing).f32(scale).ptr(dLogits).i32(rows).i32(cols);
+    /** dLogits = s (probs - target), s = dy[0] / rows when dy is not 0, else {@code scale}. */
+    public synchronized void crossEntropyBackward(long probs, long labels, float smoothing, float scale, long dy,
+            long dLogits, int rows, int cols) {
+        args().ptr(probs).ptr(labels).f32(smoothing).f32(scale).ptr(dy).ptr(dLogits).i32(rows).i32(cols);
         elementwise("cross_entropy_backward", (long) rows * cols);
+    }
+
+    /** loss[0] = (float) (Σ rowLoss[r] in row order / rows). */
+    public synchronized void meanRowLoss(long rowLoss, long loss, int rows) {
+        args().ptr(rowLoss).ptr(loss).i32(rows);
+        launch("mean_row_loss", 1, 1, 1, 1, 1);
     }
 
     public synchronized void softmaxBackward(long y, long dy, long dx, int rows, int cols) {
@@ -382,18 +391,46 @@ public final class CudaKernels {
         elementwise("global_avg_pool_backward", (long) planes * hw);
     }
 
-    public synchronized void batchNorm2d(long x, long gamma, long beta, long runMean, long runVar, boolean training,
-            float momentum, float eps, long y, long saveMean, long saveInvStd, int n, int channels, int hw) {
-        args().ptr(x).ptr(gamma).ptr(beta).ptr(runMean).ptr(runVar).i32(training ? 1 : 0).f32(momentum).f32(eps)
-                .ptr(y).ptr(saveMean).ptr(saveInvStd).i32(n).i32(channels).i32(hw);
-        perRow("batchnorm2d_forward", channels);
+    /**
+     * Slices per channel for the batch-norm kernels: enough (channel, slice) blocks for about four per
+     * multiprocessor, each slice at least {@code minSliceElements} elements, at most {@code count} slices.
+     */
+    int batchNormSplits(long count, int channels, int minSliceElements) {
+        long byWork = Math.max(1, count / Math.max(1, minSliceElements));
+        long bySms = Math.max(1, (4L * multiprocessors + channels - 1) / channels);
+        return (int) Math.max(1, Math.min(Math.min(byWork, bySms), Math.min(count, Integer.MAX_VALUE / Math.max(1, channels))));
     }
 
+    /**
+     * Batch norm forward (see spatial.cu); {@code sums} and {@code squares} are device scratch of
+     * {@code channels · splits} doubles each, used in training only (0 in evaluation is fine).
+     */
+    public synchronized void batchNorm2d(long x, long gamma, long beta, long runMean, long runVar, boolean training,
+            float momentum, float eps, long y, long saveMean, long saveInvStd, int n, int channels, int hw,
+            long sums, long squares, int splits) {
+        int blocks = Math.min(channels * splits, maxRowBlocks);
+        if (training) {
+            args().ptr(x).ptr(0L).ptr(sums).i32(n).i32(channels).i32(hw).i32(splits);
+            launch("batchnorm2d_partials", blocks, 1, 1, ROW_THREADS, 1);
+            args().ptr(x).ptr(sums).ptr(squares).i32(n).i32(channels).i32(hw).i32(splits);
+            launch("batchnorm2d_partials", blocks, 1, 1, ROW_THREADS, 1);
+        }
+        args().ptr(x).ptr(gamma).ptr(beta).ptr(runMean).ptr(runVar).i32(training ? 1 : 0).f32(momentum).f32(eps)
+                .ptr(y).ptr(saveMean).ptr(saveInvStd).ptr(training ? sums : 0L).ptr(training ? squares : 0L).i32(n)
+                .i32(channels).i32(hw).i32(splits);
+        launch("batchnorm2d_apply", blocks, 1, 1, ROW_THREADS, 1);
+    }
+
+    /** Batch norm backward (see spatial.cu); {@code sumDy}, {@code sumDyX}: scratch of channels · splits doubles. */
     public synchronized void batchNorm2dBackward(long x, long dy, long gamma, long saveMean, long saveInvStd,
-            boolean training, long dx, long dGamma, long dBeta, int n, int channels, int hw) {
-        args().ptr(x).ptr(dy).ptr(gamma).ptr(saveMean).ptr(saveInvStd).i32(training ? 1 : 0).ptr(dx).ptr(dGamma)
-                .ptr(dBeta).i32(n).i32(channels).i32(hw);
-        perRow("batchnorm2d_backward", channels);
+            boolean training, long dx, long dGamma, long dBeta, int n, int channels, int hw, long sumDy, long sumDyX,
+            int splits) {
+        int blocks = Math.min(channels * splits, maxRowBlocks);
+        args().ptr(x).ptr(dy).ptr(saveMean).ptr(sumDy).ptr(sumDyX).i32(n).i32(channels).i32(hw).i32(splits);
+        launch("batchnorm2d_backward_partials", blocks, 1, 1, ROW_THREADS, 1);
+        args().ptr(x).ptr(dy).ptr(gamma).ptr(saveMean).ptr(saveInvStd).i32(training ? 1 : 0).ptr(sumDy).ptr(sumDyX)
+                .ptr(dx).ptr(dGamma).ptr(dBeta).i32(n).i32(channels).i32(hw).i32(splits);
+        launch("batchnorm2d_backward_apply", blocks, 1, 1, ROW_THREADS, 1);
     }
 
     // ---- transformer.cu -------------------------------------------------------------------------

@@ -63,12 +63,10 @@ public final class CudaSigmaSvd implements AutoCloseable {
     private final Cusolver solver;
     private final Cusolver.GesvdjParams params;
 
-    /** A cuSOLVER handle on the backend's stream; throws {@link CusolverException} without cuSOLVER. */
+    /** Uses the backend's cuSOLVER handle ({@link CudaBackend#solver}); throws {@link CusolverException} without cuSOLVER. */
     public CudaSigmaSvd(CudaBackend backend) {
         this.backend = backend;
-        backend.synchronize(); // makes the backend's context current on this thread
-        this.solver = Cusolver.create();
-        solver.setStream(backend.stream());
+        this.solver = backend.solver();
         this.params = Cusolver.GesvdjParams.create(TOLERANCE, MAX_SWEEPS);
     }
 
@@ -242,12 +240,9 @@ public final class CudaSigmaSvd implements AutoCloseable {
         return new Round(List.copyOf(layers), sigma, p, q, s, keep);
     }
 
+    /** Frees the Jacobi parameters; the cuSOLVER handle stays with the backend. */
     @Override
     public void close() {
-        try {
-            params.close();
-        } finally {
-            solver.close();
-        }
+        params.close();
     }
 }

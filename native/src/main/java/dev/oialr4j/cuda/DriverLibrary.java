@@ -56,6 +56,8 @@ final class DriverLibrary {
             MethodHandle cuMemFree,            // (CUdeviceptr ptr), _v2
             MethodHandle cuMemAllocAsync,      // (CUdeviceptr* ptr, size_t bytes, CUstream stream)
             MethodHandle cuMemFreeAsync,       // (CUdeviceptr ptr, CUstream stream)
+            MethodHandle cuMemHostAlloc,       // (void** ptr, size_t bytes, unsigned flags): page-locked host memory
+            MethodHandle cuMemFreeHost,        // (void* ptr)
             MethodHandle cuMemcpyHtoDAsync,    // (CUdeviceptr dst, const void* src, size_t bytes, CUstream), _v2
             MethodHandle cuMemcpyDtoHAsync,    // (void* dst, CUdeviceptr src, size_t bytes, CUstream), _v2
             MethodHandle cuMemcpyDtoDAsync,    // (CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream), _v2
@@ -117,6 +119,8 @@ final class DriverLibrary {
                 NativeLibrary.bind(lib, "cuMemFree_v2", JAVA_LONG),
                 NativeLibrary.bind(lib, "cuMemAllocAsync", ADDRESS, JAVA_LONG, ADDRESS),
                 NativeLibrary.bind(lib, "cuMemFreeAsync", JAVA_LONG, ADDRESS),
+                NativeLibrary.bind(lib, "cuMemHostAlloc", ADDRESS, JAVA_LONG, JAVA_INT),
+                NativeLibrary.bind(lib, "cuMemFreeHost", ADDRESS),
                 NativeLibrary.bind(lib, "cuMemcpyHtoDAsync_v2", JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS),
                 NativeLibrary.bind(lib, "cuMemcpyDtoHAsync_v2", ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS),
                 NativeLibrary.bind(lib, "cuMemcpyDtoDAsync_v2", JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS),

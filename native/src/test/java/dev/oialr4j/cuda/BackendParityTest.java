@@ -2,6 +2,7 @@ package dev.oialr4j.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.oialr4j.backend.Backend;
@@ -306,6 +307,22 @@ class BackendParityTest {
             be.crossEntropyBackward(be.fromHost(p, rows, cols), labels, eps, scale, o);
             return be.toHost(o);
         }, true, 0, "crossEntropyBackward");
+
+        // The variants that keep the loss and its gradient on the backend give the same numbers.
+        Tensor lossT = b.zeros(1);
+        Tensor probs2 = b.zeros(rows, cols);
+        b.crossEntropy(t, labels, eps, probs2, lossT);
+        assertEquals((float) loss, b.toHost(lossT)[0], "crossEntropy into a tensor");
+        assertArrayEquals(b.toHost(probs), b.toHost(probs2), "crossEntropy into a tensor: probs");
+        float dy = 0.75f + rng.nextFloat();
+        Tensor dl2 = b.zeros(rows, cols);
+        b.crossEntropyBackward(probs, labels, eps, b.fromHost(new float[] {dy}, 1), dl2);
+        Tensor dl3 = b.zeros(rows, cols);
+        b.crossEntropyBackward(probs, labels, eps, dy / rows, dl3);
+        assertArrayEquals(b.toHost(dl3), b.toHost(dl2), "crossEntropyBackward with the gradient as a tensor");
+        assertThrows(IllegalArgumentException.class, () -> b.crossEntropy(t, labels, eps, probs2, b.zeros(2)));
+        assertThrows(IllegalArgumentException.class,
+                () -> b.crossEntropyBackward(probs, labels, eps, b.zeros(2), dl2));
     }
 
     @ParameterizedTest

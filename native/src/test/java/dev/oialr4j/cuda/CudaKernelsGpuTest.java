@@ -423,49 +423,59 @@ class CudaKernelsGpuTest {
                 assertEquals(px[i] + bias[i / 130 % 5], gotB[i], "add_channel_bias " + i);
             }
 
-            // batchnorm2d_forward / backward, training and evaluation, against CpuConv.
-            for (boolean training : new boolean[] {true, false}) {
-                float[] gamma = random(5);
-                float[] beta = random(5);
-                float[] rm = random(5);
-                float[] rv = {0.5f, 1f, 1.5f, 2f, 3f};
-                Tensor hrm = Tensor.of(rm.clone(), 5);
-                Tensor hrv = Tensor.of(rv.clone(), 5);
-                Tensor hy = Tensor.zeros(pg.inputDims());
-                Tensor hsm = Tensor.zeros(5);
-                Tensor hsi = Tensor.zeros(5);
-                cpu.batchNorm2d(Tensor.of(px.clone(), pg.inputDims()), Tensor.of(gamma.clone(), 5),
-                        Tensor.of(beta.clone(), 5), hrm, hrv, training, 0.1f, 1e-5f, hy, hsm, hsi);
-                Tensor hbx = Tensor.zeros(pg.inputDims());
-                Tensor hdg = Tensor.zeros(5);
-                Tensor hdb = Tensor.zeros(5);
-                float[] bdy = random(px.length);
-                cpu.batchNorm2dBackward(Tensor.of(px.clone(), pg.inputDims()), Tensor.of(bdy.clone(), pg.inputDims()),
-                        Tensor.of(gamma.clone(), 5), hsm, hsi, training, hbx, hdg, hdb);
-                Tensor drm = cuda.fromHost(rm, 5);
-                Tensor drv = cuda.fromHost(rv, 5);
-                Tensor dgm = cuda.fromHost(gamma, 5);
-                Tensor dyy = cuda.empty(pg.inputDims());
-                Tensor dsm = cuda.empty(5);
-                Tensor dsi = cuda.empty(5);
-                k.batchNorm2d(cuda.address(dpx), cuda.address(dgm), cuda.address(cuda.fromHost(beta, 5)),
-                        cuda.address(drm), cuda.address(drv), training, 0.1f, 1e-5f, cuda.address(dyy),
-                        cuda.address(dsm), cuda.address(dsi), 4, 5, 130);
-                Tensor ddx2 = cuda.empty(pg.inputDims());
-                Tensor ddg = cuda.empty(5);
-                Tensor ddb = cuda.empty(5);
-                k.batchNorm2dBackward(cuda.address(dpx), cuda.address(cuda.fromHost(bdy, pg.inputDims())),
-                        cuda.address(dgm), cuda.address(dsm), cuda.address(dsi), training, cuda.address(ddx2),
-                        cuda.address(ddg), cuda.address(ddb), 4, 5, 130);
-                String mode = training ? "training " : "evaluation ";
-                assertClose(toDouble(hy.data()), cuda.toHost(dyy), TOL, "batchnorm2d " + mode + "y");
-                assertClose(toDouble(hrm.data()), cuda.toHost(drm), TOL, "batchnorm2d " + mode + "running mean");
-                assertClose(toDouble(hrv.data()), cuda.toHost(drv), TOL, "batchnorm2d " + mode + "running var");
-                assertClose(toDouble(hsi.data()), cuda.toHost(dsi), TOL, "batchnorm2d " + mode + "inverse std");
-                assertClose(toDouble(hbx.data()), cuda.toHost(ddx2), TOL, "batchnorm2d " + mode + "dx");
-                assertClose(toDouble(hdg.data()), cuda.toHost(ddg), TOL, "batchnorm2d " + mode + "dgamma");
-                assertClose(toDouble(hdb.data()), cuda.toHost(ddb), TOL, "batchnorm2d " + mode + "dbeta");
+            // batchnorm2d_partials / apply and their backward, training and evaluation, against CpuConv, with
+            // each channel's 520 values in 1 slice, 3 and 7 uneven ones, and one value per slice.
+            for (int splits : new int[] {1, 3, 7, 520}) {
+                batchNorm2dKernels(cuda, cpu, k, px, dpx, pg, splits);
             }
+        }
+    }
+
+    private void batchNorm2dKernels(CudaBackend cuda, CpuBackend cpu, CudaKernels k, float[] px, Tensor dpx,
+            Pool2dGeometry pg, int splits) {
+        for (boolean training : new boolean[] {true, false}) {
+            Tensor p1 = cuda.empty(2 * 5 * splits); // channels · splits doubles each
+            Tensor p2 = cuda.empty(2 * 5 * splits);
+            float[] gamma = random(5);
+            float[] beta = random(5);
+            float[] rm = random(5);
+            float[] rv = {0.5f, 1f, 1.5f, 2f, 3f};
+            Tensor hrm = Tensor.of(rm.clone(), 5);
+            Tensor hrv = Tensor.of(rv.clone(), 5);
+            Tensor hy = Tensor.zeros(pg.inputDims());
+            Tensor hsm = Tensor.zeros(5);
+            Tensor hsi = Tensor.zeros(5);
+            cpu.batchNorm2d(Tensor.of(px.clone(), pg.inputDims()), Tensor.of(gamma.clone(), 5),
+                    Tensor.of(beta.clone(), 5), hrm, hrv, training, 0.1f, 1e-5f, hy, hsm, hsi);
+            Tensor hbx = Tensor.zeros(pg.inputDims());
+            Tensor hdg = Tensor.zeros(5);
+            Tensor hdb = Tensor.zeros(5);
+            float[] bdy = random(px.length);
+            cpu.batchNorm2dBackward(Tensor.of(px.clone(), pg.inputDims()), Tensor.of(bdy.clone(), pg.inputDims()),
+                    Tensor.of(gamma.clone(), 5), hsm, hsi, training, hbx, hdg, hdb);
+            Tensor drm = cuda.fromHost(rm, 5);
+            Tensor drv = cuda.fromHost(rv, 5);
+            Tensor dgm = cuda.fromHost(gamma, 5);
+            Tensor dyy = cuda.empty(pg.inputDims());
+            Tensor dsm = cuda.empty(5);
+            Tensor dsi = cuda.empty(5);
+            k.batchNorm2d(cuda.address(dpx), cuda.address(dgm), cuda.address(cuda.fromHost(beta, 5)),
+                    cuda.address(drm), cuda.address(drv), training, 0.1f, 1e-5f, cuda.address(dyy),
+                    cuda.address(dsm), cuda.address(dsi), 4, 5, 130, cuda.address(p1), cuda.address(p2), splits);
+            Tensor ddx2 = cuda.empty(pg.inputDims());
+            Tensor ddg = cuda.empty(5);
+            Tensor ddb = cuda.empty(5);
+            k.batchNorm2dBackward(cuda.address(dpx), cuda.address(cuda.fromHost(bdy, pg.inputDims())),
+                    cuda.address(dgm), cuda.address(dsm), cuda.address(dsi), training, cuda.address(ddx2),
+                    cuda.address(ddg), cuda.address(ddb), 4, 5, 130, cuda.address(p1), cuda.address(p2), splits);
+            String mode = (training ? "training " : "evaluation ") + splits + " slices, ";
+            assertClose(toDouble(hy.data()), cuda.toHost(dyy), TOL, "batchnorm2d " + mode + "y");
+            assertClose(toDouble(hrm.data()), cuda.toHost(drm), TOL, "batchnorm2d " + mode + "running mean");
+            assertClose(toDouble(hrv.data()), cuda.toHost(drv), TOL, "batchnorm2d " + mode + "running var");
+            assertClose(toDouble(hsi.data()), cuda.toHost(dsi), TOL, "batchnorm2d " + mode + "inverse std");
+            assertClose(toDouble(hbx.data()), cuda.toHost(ddx2), TOL, "batchnorm2d " + mode + "dx");
+            assertClose(toDouble(hdg.data()), cuda.toHost(ddg), TOL, "batchnorm2d " + mode + "dgamma");
+            assertClose(toDouble(hdb.data()), cuda.toHost(ddb), TOL, "batchnorm2d " + mode + "dbeta");
         }
     }
 

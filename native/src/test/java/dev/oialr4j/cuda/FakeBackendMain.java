@@ -15,6 +15,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -43,8 +44,18 @@ public final class FakeBackendMain {
         check("name", () -> cuda.deviceName().equals("Fake GPU 11") ? null : cuda.deviceName());
 
         check("roundtrip", () -> {
-            float[] a = random(1000);
-            return Arrays.equals(a, cuda.toHost(cuda.fromHost(a, 10, 100))) ? null : "data changed";
+            // Through the page-locked buffer (growing from 1 MiB to 4 MiB, then reused), and above its limit.
+            for (int n : new int[] {1000, 1, 600_000, 1000, (int) (CudaBackend.STAGING_MAX_BYTES / 4) + 3}) {
+                float[] a = random(n);
+                Tensor t = cuda.fromHost(a, n);
+                float[] b = random(n);
+                Tensor u = cuda.fromHost(b, n); // a second upload while the first may be in flight
+                if (!Arrays.equals(a, cuda.toHost(t)) || !Arrays.equals(b, cuda.toHost(u))) {
+                    return "data changed at " + n + " elements";
+                }
+            }
+            int buffers = System.getenv("FAKE_CUDA_NO_PINNED") == null ? 1 : 0;
+            return hostAllocs() == buffers ? null : hostAllocs() + " page-locked buffers, expected " + buffers;
         });
         check("zeros-fill-copy", () -> {
             Tensor z = cuda.zeros(3, 5);
@@ -313,11 +324,13 @@ public final class FakeBackendMain {
             cuda.close();
             cuda.close(); // idempotent
             long live = liveBytes();
+            int pinned = hostAllocs();
             try {
                 cuda.toHost(keep);
                 return "used after close";
             } catch (IllegalStateException e) {
-                return live == 0 ? null : live + " bytes still allocated";
+                return live != 0 ? live + " bytes still allocated"
+                        : pinned != 0 ? pinned + " page-locked host buffers still allocated" : null;
             }
         });
         cpu.close();
@@ -546,7 +559,7 @@ public final class FakeBackendMain {
             .map(p -> "oialr-round-on-device-" + p.name().toLowerCase(java.util.Locale.ROOT)).toList();
 
     static final List<String> SPI_OP_CHECKS = List.of("im2col-col2im", "conv2d-chunks-groups", "conv2d-1x1-no-bias",
-            "max-avg-global-pool", "batch-norm-train-eval", "layer-norm", "batched-gemm", "attention-masked",
+            "max-avg-global-pool", "batch-norm-train-eval", "batch-norm-one-slice", "layer-norm", "batched-gemm", "attention-masked",
             "multi-head-attention", "permute-narrow", "drop-path-scale-samples", "column-sums-two-stage");
 
     /** A host tensor and the same values on the device. */
@@ -651,36 +664,15 @@ public final class FakeBackendMain {
                     sameAs("globalAvgPool dx", gdx, cuda));
         });
         check("batch-norm-train-eval", () -> {
-            int[] dims = {4, 3, 5, 6};
-            Pair x = Pair.random(cuda, dims);
-            Pair gamma = Pair.random(cuda, 3);
-            Pair beta = Pair.random(cuda, 3);
-            Pair rm = Pair.random(cuda, 3);
-            Pair rv = new Pair(Tensor.of(new float[] {0.5f, 1f, 2f}, 3), cuda.fromHost(new float[] {0.5f, 1f, 2f}, 3));
-            String err = null;
-            for (boolean training : new boolean[] {true, false}) {
-                Pair y = Pair.zeros(cuda, dims);
-                Pair sm = Pair.zeros(cuda, 3);
-                Pair si = Pair.zeros(cuda, 3);
-                cpu.batchNorm2d(x.host(), gamma.host(), beta.host(), rm.host(), rv.host(), training, 0.1f, 1e-5f, y.host(),
-                        sm.host(), si.host());
-                cuda.batchNorm2d(x.dev(), gamma.dev(), beta.dev(), rm.dev(), rv.dev(), training, 0.1f, 1e-5f, y.dev(),
-                        sm.dev(), si.dev());
-                Pair dy = Pair.random(cuda, dims);
-                Pair dx = Pair.zeros(cuda, dims);
-                Pair dg = Pair.zeros(cuda, 3);
-                Pair db = Pair.zeros(cuda, 3);
-                cpu.batchNorm2dBackward(x.host(), dy.host(), gamma.host(), sm.host(), si.host(), training, dx.host(),
-                        dg.host(), db.host());
-                cuda.batchNorm2dBackward(x.dev(), dy.dev(), gamma.dev(), sm.dev(), si.dev(), training, dx.dev(), dg.dev(),
-                        db.dev());
-                String mode = training ? "training " : "evaluation ";
-                err = first(err, closeTo(mode + "y", y, cuda, 1e-5), closeTo(mode + "running mean", rm, cuda, 1e-6),
-                        closeTo(mode + "running var", rv, cuda, 1e-6), closeTo(mode + "dx", dx, cuda, 1e-5),
-                        closeTo(mode + "dgamma", dg, cuda, 1e-5), closeTo(mode + "dbeta", db, cuda, 1e-5));
+            int slice = CudaBackend.batchNormSliceElements;
+            CudaBackend.batchNormSliceElements = 7; // 140 values per channel in 6 uneven slices
+            try {
+                return batchNormAgainstCpu(cpu, cuda);
+            } finally {
+                CudaBackend.batchNormSliceElements = slice;
             }
-            return err;
         });
+        check("batch-norm-one-slice", () -> batchNormAgainstCpu(cpu, cuda));
         check("layer-norm", () -> {
             Pair x = Pair.random(cuda, 7, 19);
             Pair gamma = Pair.random(cuda, 19);
@@ -1078,51 +1070,87 @@ public final class FakeBackendMain {
         return null;
     }
 
+    /** A counter function the stand-in library behind {@code property} exports for the checks. */
     @SuppressWarnings("restricted")
+    private static MethodHandle standIn(String property, String symbol, FunctionDescriptor type) {
+        var lib = SymbolLookup.libraryLookup(System.getProperty(property), Arena.global());
+        return Linker.nativeLinker().downcallHandle(lib.findOrThrow(symbol), type);
+    }
+
     private static long liveBytes() {
         try {
-            var lib = SymbolLookup.libraryLookup(System.getProperty(DriverLibrary.LIBRARY_PROPERTY), Arena.global());
-            var h = Linker.nativeLinker().downcallHandle(lib.findOrThrow("fake_cuda_live_bytes"),
-                    FunctionDescriptor.of(JAVA_LONG));
-            return (long) h.invokeExact();
+            return (long) standIn(DriverLibrary.LIBRARY_PROPERTY, "fake_cuda_live_bytes", FunctionDescriptor.of(JAVA_LONG))
+                    .invokeExact();
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
     }
 
-    @SuppressWarnings("restricted")
+    private static int hostAllocs() {
+        try {
+            return (int) standIn(DriverLibrary.LIBRARY_PROPERTY, "fake_cuda_host_allocs", FunctionDescriptor.of(JAVA_INT))
+                    .invokeExact();
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
     private static int retains(int ordinal) {
         try {
-            var lib = SymbolLookup.libraryLookup(System.getProperty(DriverLibrary.LIBRARY_PROPERTY), Arena.global());
-            var h = Linker.nativeLinker().downcallHandle(lib.findOrThrow("fake_cuda_retains"),
-                    FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-            return (int) h.invokeExact(ordinal);
+            return (int) standIn(DriverLibrary.LIBRARY_PROPERTY, "fake_cuda_retains",
+                    FunctionDescriptor.of(JAVA_INT, JAVA_INT)).invokeExact(ordinal);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
     }
 
-    @SuppressWarnings("restricted")
     private static int svdMatrices() {
         try {
-            var lib = SymbolLookup.libraryLookup(System.getProperty(Cusolver.LIBRARY_PROPERTY), Arena.global());
-            var h = Linker.nativeLinker().downcallHandle(lib.findOrThrow("fake_cusolver_svd_matrices"),
-                    FunctionDescriptor.of(JAVA_INT));
-            return (int) h.invokeExact();
+            return (int) standIn(Cusolver.LIBRARY_PROPERTY, "fake_cusolver_svd_matrices", FunctionDescriptor.of(JAVA_INT))
+                    .invokeExact();
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
     }
 
-    @SuppressWarnings("restricted")
     private static int lastComputeType() {
         try {
-            var lib = SymbolLookup.libraryLookup(System.getProperty(Cublas.LIBRARY_PROPERTY), Arena.global());
-            var h = Linker.nativeLinker().downcallHandle(lib.findOrThrow("fake_cublas_last_compute_type"),
-                    FunctionDescriptor.of(JAVA_INT));
-            return (int) h.invokeExact();
+            return (int) standIn(Cublas.LIBRARY_PROPERTY, "fake_cublas_last_compute_type", FunctionDescriptor.of(JAVA_INT))
+                    .invokeExact();
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
+    }
+
+    private static String batchNormAgainstCpu(CpuBackend cpu, CudaBackend cuda) {
+        int[] dims = {4, 3, 5, 7};
+        Pair x = Pair.random(cuda, dims);
+        Pair gamma = Pair.random(cuda, 3);
+        Pair beta = Pair.random(cuda, 3);
+        Pair rm = Pair.random(cuda, 3);
+        Pair rv = new Pair(Tensor.of(new float[] {0.5f, 1f, 2f}, 3), cuda.fromHost(new float[] {0.5f, 1f, 2f}, 3));
+        String err = null;
+        for (boolean training : new boolean[] {true, false}) {
+            Pair y = Pair.zeros(cuda, dims);
+            Pair sm = Pair.zeros(cuda, 3);
+            Pair si = Pair.zeros(cuda, 3);
+            cpu.batchNorm2d(x.host(), gamma.host(), beta.host(), rm.host(), rv.host(), training, 0.1f, 1e-5f, y.host(),
+                    sm.host(), si.host());
+            cuda.batchNorm2d(x.dev(), gamma.dev(), beta.dev(), rm.dev(), rv.dev(), training, 0.1f, 1e-5f, y.dev(),
+                    sm.dev(), si.dev());
+            Pair dy = Pair.random(cuda, dims);
+            Pair dx = Pair.zeros(cuda, dims);
+            Pair dg = Pair.zeros(cuda, 3);
+            Pair db = Pair.zeros(cuda, 3);
+            cpu.batchNorm2dBackward(x.host(), dy.host(), gamma.host(), sm.host(), si.host(), training, dx.host(),
+                    dg.host(), db.host());
+            cuda.batchNorm2dBackward(x.dev(), dy.dev(), gamma.dev(), sm.dev(), si.dev(), training, dx.dev(), dg.dev(),
+                    db.dev());
+            String mode = training ? "training " : "evaluation ";
+            err = first(err, closeTo(mode + "y", y, cuda, 1e-5), closeTo(mode + "running mean", rm, cuda, 1e-6),
+                    closeTo(mode + "running var", rv, cuda, 1e-6), closeTo(mode + "dx", dx, cuda, 1e-5),
+                    closeTo(mode + "dgamma", dg, cuda, 1e-5), closeTo(mode + "dbeta", db, cuda, 1e-5));
+        }
+        return err;
     }
 }

@@ -114,10 +114,38 @@ class FakeDriverTest {
 
     @Test
     void backendAndSigmaSvdOnStandInLibraries() throws Exception {
+        backendChecks(Map.of());
+    }
+
+    /** The same checks when the driver refuses page-locked memory: host copies fall back to pageable memory. */
+    @Test
+    void backendWithoutPageLockedMemory() throws Exception {
+        backendChecks(Map.of("FAKE_CUDA_NO_PINNED", "1"));
+    }
+
+    /** cuSOLVER's start fails once (as on a full device): the backend frees its cache and tries again. */
+    @Test
+    void solverStartIsRetriedAfterReleasingTheCache() throws Exception {
+        backendChecks(Map.of("FAKE_CUSOLVER_CREATE_FAILURES", "1"));
+    }
+
+    /** It fails twice: the error says so and how much memory there was. */
+    @Test
+    void solverStartFailingTwiceIsReported() throws Exception {
         List<String> lines = runChild(FakeBackendMain.class, Map.of(
                 DriverLibrary.LIBRARY_PROPERTY, fake("fake_cuda").toString(),
                 Cublas.LIBRARY_PROPERTY, fake("fake_cublas").toString(),
-                Cusolver.LIBRARY_PROPERTY, fake("fake_cusolver").toString()), Map.of());
+                Cusolver.LIBRARY_PROPERTY, fake("fake_cusolver").toString()), Map.of("FAKE_CUSOLVER_CREATE_FAILURES", "2"));
+        String sigma = lines.stream().filter(l -> l.startsWith("sigma-svd: ")).findFirst().orElseThrow();
+        assertTrue(sigma.contains("cusolverDnCreate failed: CUSOLVER_STATUS_INTERNAL_ERROR (7) twice")
+                && sigma.contains("device memory free"), sigma);
+    }
+
+    private void backendChecks(Map<String, String> env) throws Exception {
+        List<String> lines = runChild(FakeBackendMain.class, Map.of(
+                DriverLibrary.LIBRARY_PROPERTY, fake("fake_cuda").toString(),
+                Cublas.LIBRARY_PROPERTY, fake("fake_cublas").toString(),
+                Cusolver.LIBRARY_PROPERTY, fake("fake_cusolver").toString()), env);
         List<String> expected = List.of("name", "roundtrip", "zeros-fill-copy", "gemmNN", "gemmNT", "gemmTN", "gemmTT",
                 "gemm-beta0-ignores-nan", "gemm-vector-shapes", "gemm-shape-error", "tf32-uses-gemmex", "cublas-status",
                 "axpby", "add-mul-scale", "addRowVector-relu-sumRows", "dropout-mask-bit-identical", "sgd-nesterov",

@@ -105,6 +105,18 @@ int cuMemFree_v2(unsigned long long p) {
 }
 int cuMemAllocAsync(unsigned long long* p, size_t bytes, void* stream) { (void)stream; return cuMemAlloc_v2(p, bytes); }
 int cuMemFreeAsync(unsigned long long p, void* stream) { (void)stream; return cuMemFree_v2(p); }
+/* Page-locked host memory: ordinary memory here; FAKE_CUDA_NO_PINNED=1 refuses it like a driver out of it. */
+static int host_allocs;
+int cuMemHostAlloc(void** p, size_t bytes, unsigned int flags) {
+    if (flags != 0) return 1;
+    if (getenv("FAKE_CUDA_NO_PINNED")) return 2; /* CUDA_ERROR_OUT_OF_MEMORY */
+    *p = malloc(bytes);
+    if (!*p) return 2;
+    host_allocs++;
+    return 0;
+}
+int cuMemFreeHost(void* p) { free(p); host_allocs--; return 0; }
+int fake_cuda_host_allocs(void) { return host_allocs; }
 /* Live bytes, for the tests (not a driver function). */
 long long fake_cuda_live_bytes(void) { return live_bytes; }
 
@@ -241,9 +253,15 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
             rowLoss[r] = (1.0 - (double)eps) * nll + (double)eps * uni;
             for (int j = 0; j < cols; j++) probs[(long long)r * cols + j] = (float)(exp((double)(row[j] - mx)) / z);
         }
+    } else if (!strcmp(name, "mean_row_loss")) {
+        const double* rowLoss = P(0, double*); float* loss = P(1, float*); int rows = P(2, int);
+        double total = 0;
+        for (int r = 0; r < rows; r++) total += rowLoss[r];
+        loss[0] = (float)(total / rows);
     } else if (!strcmp(name, "cross_entropy_backward")) {
         const float* p = P(0, float*); const int* labels = P(1, int*); float eps = P(2, float), sc = P(3, float);
-        float* d = P(4, float*); int rows = P(5, int), cols = P(6, int);
+        const float* dy = P(4, float*); float* d = P(5, float*); int rows = P(6, int), cols = P(7, int);
+        if (dy) sc = dy[0] / (float)rows;
         float off = eps / (float)cols;
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < cols; j++) {
@@ -333,18 +351,35 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
     } else if (!strcmp(name, "global_avg_pool_backward")) {
         const float* dy = P(0, float*); float* dx = P(1, float*); int planes = P(2, int), hw = P(3, int);
         for (long long i = 0; i < (long long)planes * hw; i++) dx[i] = dy[i / hw] / hw;
-    } else if (!strcmp(name, "batchnorm2d_forward")) {
-        const float* x = P(0, float*); const float* g = P(1, float*); const float* b = P(2, float*);
+    } else if (!strcmp(name, "batchnorm2d_partials")) {
+        /* Block b = c * splits + s sums its slice [s count / splits, (s + 1) count / splits) of channel c. */
+        const float* x = P(0, float*); const double* sums = P(1, double*); double* out = P(2, double*);
+        int n = P(3, int), C = P(4, int), hw = P(5, int), splits = P(6, int);
+        long long count = (long long)n * hw;
+        for (int b = 0; b < C * splits; b++) {
+            int c = b / splits, s = b % splits;
+            double mean = 0;
+            if (sums) { for (int j = 0; j < splits; j++) mean += sums[c * splits + j]; mean /= count; }
+            double acc = 0;
+            for (long long e = count * s / splits; e < count * (s + 1) / splits; e++) {
+                float v = x[(e / hw * C + c) * hw + e % hw];
+                if (sums) { float d = v - (float)mean; acc += (double)d * d; } else acc += v;
+            }
+            out[b] = acc;
+        }
+    } else if (!strcmp(name, "batchnorm2d_apply")) {
+        const float* x = P(0, float*); const float* g = P(1, float*); const float* bt = P(2, float*);
         float* rm = P(3, float*); float* rv = P(4, float*); int training = P(5, int); float mom = P(6, float), eps = P(7, float);
-        float* y = P(8, float*); float* sm = P(9, float*); float* si = P(10, float*); int n = P(11, int), C = P(12, int), hw = P(13, int);
+        float* y = P(8, float*); float* sm = P(9, float*); float* si = P(10, float*);
+        const double* sums = P(11, double*); const double* squares = P(12, double*);
+        int n = P(13, int), C = P(14, int), hw = P(15, int), splits = P(16, int);
         long long count = (long long)n * hw;
         for (int c = 0; c < C; c++) {
             double mean = rm[c], var = rv[c];
             if (training) {
                 double s = 0, q = 0;
-                for (int i = 0; i < n; i++) for (int k = 0; k < hw; k++) s += x[((long long)i * C + c) * hw + k];
+                for (int j = 0; j < splits; j++) { s += sums[c * splits + j]; q += squares[c * splits + j]; }
                 mean = s / count;
-                for (int i = 0; i < n; i++) for (int k = 0; k < hw; k++) { double d = x[((long long)i * C + c) * hw + k] - mean; q += d * d; }
                 var = q / count;
                 rm[c] = (float)((1 - mom) * rm[c] + mom * mean);
                 rv[c] = (float)((1 - mom) * rv[c] + mom * (count > 1 ? var * count / (count - 1) : var));
@@ -353,20 +388,33 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
             sm[c] = (float)mean; si[c] = (float)inv;
             for (int i = 0; i < n; i++) for (int k = 0; k < hw; k++) {
                 long long at = ((long long)i * C + c) * hw + k;
-                y[at] = (float)((x[at] - mean) * inv * g[c] + b[c]);
+                y[at] = (float)((x[at] - mean) * inv * g[c] + bt[c]);
             }
         }
-    } else if (!strcmp(name, "batchnorm2d_backward")) {
+    } else if (!strcmp(name, "batchnorm2d_backward_partials")) {
+        const float* x = P(0, float*); const float* dy = P(1, float*); const float* sm = P(2, float*);
+        double* sdy = P(3, double*); double* sdyx = P(4, double*);
+        int n = P(5, int), C = P(6, int), hw = P(7, int), splits = P(8, int);
+        long long count = (long long)n * hw;
+        for (int b = 0; b < C * splits; b++) {
+            int c = b / splits, s = b % splits;
+            double a = 0, q = 0;
+            for (long long e = count * s / splits; e < count * (s + 1) / splits; e++) {
+                long long at = (e / hw * C + c) * hw + e % hw;
+                a += dy[at]; q += (double)dy[at] * (double)(x[at] - sm[c]);
+            }
+            sdy[b] = a; sdyx[b] = q;
+        }
+    } else if (!strcmp(name, "batchnorm2d_backward_apply")) {
         const float* x = P(0, float*); const float* dy = P(1, float*); const float* g = P(2, float*);
         const float* sm = P(3, float*); const float* si = P(4, float*); int training = P(5, int);
-        float* dx = P(6, float*); float* dg = P(7, float*); float* db = P(8, float*); int n = P(9, int), C = P(10, int), hw = P(11, int);
+        const double* psdy = P(6, double*); const double* psdyx = P(7, double*);
+        float* dx = P(8, float*); float* dg = P(9, float*); float* db = P(10, float*);
+        int n = P(11, int), C = P(12, int), hw = P(13, int), splits = P(14, int);
         long long count = (long long)n * hw;
         for (int c = 0; c < C; c++) {
             double sdy = 0, sdyx = 0;
-            for (int i = 0; i < n; i++) for (int k = 0; k < hw; k++) {
-                long long at = ((long long)i * C + c) * hw + k;
-                sdy += dy[at]; sdyx += (double)dy[at] * ((x[at] - (double)sm[c]) * si[c]);
-            }
+            for (int j = 0; j < splits; j++) { sdy += psdy[c * splits + j]; sdyx += psdyx[c * splits + j] * si[c]; }
             dg[c] = (float)sdyx; db[c] = (float)sdy;
             if (!dx) continue;
             for (int i = 0; i < n; i++) for (int k = 0; k < hw; k++) {

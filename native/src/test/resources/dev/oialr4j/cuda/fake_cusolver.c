@@ -17,7 +17,13 @@
 typedef struct { int magic; void* stream; } handle_t;
 typedef struct { double tol; int max_sweeps; int sort; int sweeps; double residual; } info_t;
 
-int cusolverDnCreate(handle_t** h) { *h = calloc(1, sizeof(handle_t)); (*h)->magic = 0x50; return OK; }
+/* FAKE_CUSOLVER_CREATE_FAILURES=n: the first n creations fail as on a full device (INTERNAL_ERROR). */
+static int creates;
+int cusolverDnCreate(handle_t** h) {
+    const char* fail = getenv("FAKE_CUSOLVER_CREATE_FAILURES");
+    if (fail && creates++ < atoi(fail)) return 7;
+    *h = calloc(1, sizeof(handle_t)); (*h)->magic = 0x50; return OK;
+}
 int cusolverDnDestroy(handle_t* h) { if (!h || h->magic != 0x50) return NOT_INIT; h->magic = 0; free(h); return OK; }
 int cusolverDnSetStream(handle_t* h, void* s) { if (!h || h->magic != 0x50) return NOT_INIT; h->stream = s; return OK; }
 int cusolverDnCreateGesvdjInfo(info_t** i) { *i = calloc(1, sizeof(info_t)); (*i)->tol = 1e-7; (*i)->max_sweeps = 100; (*i)->sort = 1; return OK; }
