@@ -17,6 +17,25 @@
 #                                 min(m, n)) with oialr4j and with PyTorch eager fp32, and prints one table
 #                                 last. Needs .gpu/ from prepare (carry it). Finishes in under 6 minutes.
 #
+#   native/gpu-check.sh prepare-e2e   here: the CLI jar, a smaller runtime (.gpu/jre-min) and the first
+#                                 30 000 training images of the bundled data set with the full test set
+#                                 (.gpu/e2e; the whole set does not fit the device tool's 64 MiB)
+#   native/gpu-check.sh e2e       on the GPU machine: './oialr4j compare --device cuda' for mlp (10 epochs),
+#                                 vit-small and resnet20 (5 epochs) on that subset, delay and update-every
+#                                 halved so the schedule falls on the same epochs as on the full set, with
+#                                 the GPU's memory in use logged every second. Run dirs land in $OUT.
+#   native/gpu-check.sh hide-data / restore-data
+#                                 here, around a device-tool call: the device tool copies the tracked files
+#                                 plus what is carried, at most 64 MiB, and the bundled data set alone is
+#                                 30 MiB. hide-data takes data/fashion-mnist/*.gz out of git's index (and
+#                                 ignores them) without touching the files; restore-data puts them back.
+#
+# Device-tool calls, after 'prepare' (and 'prepare-e2e') and 'hide-data' here:
+#   run(command="bash native/gpu-check.sh", carry=[".gpu"], timeout_s=420)
+#   run(command="bash native/gpu-check.sh profile", carry=[".gpu"], timeout_s=420)
+#   run(command="bash native/gpu-check.sh e2e", carry=[".gpu/jre-min", ".gpu/e2e"], timeout_s=300)
+# then 'restore-data'.
+#
 # Models come from dev.oialr4j.cuda.StepBenchmark.MODELS (one line per model there; PyTorch builders in
 # native/torch_step.py). Budget per phase (upper bounds, enforced by timeout): parity 140 s, oialr4j
 # timing 40 s per model, PyTorch timing 25 s per model; with the three models (mlp, resnet20, vit-small)
@@ -198,9 +217,93 @@ for m, v in keys:
 PY
 }
 
+DATA_FILES=(data/fashion-mnist/train-images-idx3-ubyte.gz data/fashion-mnist/train-labels-idx1-ubyte.gz
+            data/fashion-mnist/t10k-images-idx3-ubyte.gz data/fashion-mnist/t10k-labels-idx1-ubyte.gz)
+EXCLUDE_LINE='/data/fashion-mnist/*.gz'
+
+hide_data() {
+  cd "$ROOT"
+  git rm -q --cached "${DATA_FILES[@]}"
+  grep -qxF "$EXCLUDE_LINE" .git/info/exclude 2>/dev/null || echo "$EXCLUDE_LINE" >> .git/info/exclude
+  echo "hide-data: the data set is out of git's index (files untouched); run 'native/gpu-check.sh restore-data' after the device call"
+}
+
+restore_data() {
+  cd "$ROOT"
+  if [ -f .git/info/exclude ]; then
+    grep -vxF "$EXCLUDE_LINE" .git/info/exclude > .git/info/exclude.tmp || true
+    mv .git/info/exclude.tmp .git/info/exclude
+  fi
+  git reset -q -- "${DATA_FILES[@]}"
+  git status --short -- data/ | grep . && { echo "restore-data: data/ still differs from HEAD" >&2; exit 1; }
+  echo "restore-data: the data set is back in git's index"
+}
+
+prepare_e2e() {
+  cd "$ROOT"
+  . .mvn/find-jdk.sh
+  oialr4j_find_jdk
+  ./mvnw -q -pl cli -am package -DskipTests
+  rm -rf "$GPU_DIR/e2e" "$GPU_DIR/jre-min"
+  mkdir -p "$GPU_DIR/e2e/fm"
+  cp cli/target/oialr4j.jar "$GPU_DIR/e2e/"
+  python3 - "$ROOT/data/fashion-mnist" "$GPU_DIR/e2e/fm" 30000 <<'PY'
+import gzip, struct, sys
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for kind, header in (("images-idx3", 16), ("labels-idx1", 8)):
+    test = gzip.open(f"{src}/t10k-{kind}-ubyte.gz").read()
+    open(f"{dst}/t10k-{kind}-ubyte.gz", "wb").write(gzip.compress(test, 9))
+    data = gzip.open(f"{src}/train-{kind}-ubyte.gz").read()
+    dims = struct.unpack(">" + "I" * (header // 4), data[:header])
+    per = 1
+    for d in dims[2:]:
+        per *= d
+    head = struct.pack(">" + "I" * (header // 4), dims[0], n, *dims[2:])
+    open(f"{dst}/train-{kind}-ubyte.gz", "wb").write(gzip.compress(head + data[header:header + n * per], 9))
+PY
+  "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,jdk.incubator.vector,jdk.unsupported --strip-debug \
+    --no-man-pages --no-header-files --compress=zip-9 --output "$GPU_DIR/jre-min"
+  strip --strip-unneeded "$GPU_DIR/jre-min/lib/server/libjvm.so" 2>/dev/null || true
+  local mib
+  mib=$(du -smc "$GPU_DIR/e2e" "$GPU_DIR/jre-min" | tail -1 | cut -f1)
+  echo "prepare-e2e: .gpu/e2e + .gpu/jre-min = $mib MiB"
+  [ "$mib" -lt 61 ] || { echo "prepare-e2e: too large to carry beside the tracked files" >&2; exit 1; }
+  "$GPU_DIR/jre-min/bin/java" --add-modules jdk.incubator.vector -jar "$GPU_DIR/e2e/oialr4j.jar" --version 2>/dev/null \
+    || { echo "prepare-e2e: the runtime cannot start the CLI" >&2; exit 1; }
+}
+
+e2e() {
+  [ -x "$GPU_DIR/jre-min/bin/java" ] || { echo "gpu-check: .gpu/jre-min is missing; run 'native/gpu-check.sh prepare-e2e' first" >&2; exit 1; }
+  cd "$ROOT"
+  cuda_libraries
+  local out=${OUT:-$GPU_DIR/e2e-out}
+  mkdir -p "$out"
+  local java=("$GPU_DIR/jre-min/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED
+              -XX:+UseG1GC -Xmx16g -jar "$GPU_DIR/e2e/oialr4j.jar" compare --device cuda --data-dir "$GPU_DIR/e2e/fm")
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+  nvidia-smi --query-gpu=timestamp,memory.used,memory.total --format=csv,noheader -l 1 > "$out/memory.csv" 2>&1 &
+  local smi=$!
+  one() {
+    local name=$1 limit=$2 t0=$SECONDS
+    shift 2
+    timeout "$limit" "${java[@]}" --out "$out/$name" "$@" > "$out/$name.log" 2>&1
+    echo "== $name: exit $?, $((SECONDS - t0)) s wall: $*"
+    grep -v '^WARNING' "$out/$name.log" | grep -v '^[[:space:]]*at ' | tail -17
+  }
+  one mlp 90 --epochs 10 --delay 500 --update-every 50
+  one vit-small 90 --model vit-small --epochs 5 --lr 1e-3 --delay 234 --update-every 58 --cutoff 0.3
+  one resnet20 110 --model resnet20 --epochs 5 --delay 234 --update-every 58
+  kill "$smi" 2>/dev/null || true
+  echo "== most GPU memory in use during the runs: $(awk -F', ' '{print $2}' "$out/memory.csv" | sort -n | tail -1)"
+}
+
 case "$MODE" in
   prepare) prepare ;;
   run) run ;;
   profile) profile ;;
-  *) echo "usage: native/gpu-check.sh [prepare|run|profile]" >&2; exit 2 ;;
+  prepare-e2e) prepare_e2e ;;
+  e2e) e2e ;;
+  hide-data) hide_data ;;
+  restore-data) restore_data ;;
+  *) echo "usage: native/gpu-check.sh [prepare|run|profile|prepare-e2e|e2e|hide-data|restore-data]" >&2; exit 2 ;;
 esac
