@@ -294,6 +294,12 @@ public final class StepBenchmark {
             }
         }
 
+        /** Calls of {@code op} per profiled step (0 for an op never called). */
+        double callsPerStep(String op) {
+            long[] t = totals.get(op);
+            return t == null ? 0 : t[0] / (double) steps;
+        }
+
         /** One PROFILE line per op, the slowest first, then the totals. */
         void print(String model, String variant) {
             long calls = 0;
