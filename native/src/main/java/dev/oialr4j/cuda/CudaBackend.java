@@ -68,12 +68,13 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
     private final CachingAllocator allocator;
     private final String deviceName;
     private boolean closed;
+    /** The cuSOLVER handle, made on first use ({@link #solver}). */
+    private Cusolver solver;
     /**
      * Page-locked host buffer for {@link #fromHost} and {@link #toHost} up to {@link #STAGING_MAX_BYTES}
      * (grown on demand; null until the first copy, and for good if page-locked memory is refused), and the
      * event recorded after the last upload out of it, which the next copy into it waits for.
      */
-    private Cusolver solver;
     private MemorySegment staging;
     private MemorySegment stagingUploaded;
     private boolean stagingRefused;
@@ -175,10 +176,11 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
                     created = Cusolver.create();
                 } catch (CusolverException again) {
                     long[] mem = CudaDriver.memoryInfo();
-                    CusolverException e = new CusolverException(again.call(), again.status(),
-                            Cusolver.statusName(again.status()) + " (" + again.status() + ") twice, the second time"
-                            + " after the cached blocks went back to the driver; device memory free " + (mem[0] >> 20) + " of " + (mem[1] >> 20) + " MiB, this"
-                            + " backend holding " + (allocator.liveBytes() >> 20) + " MiB in tensors)");
+                    String reason = Cusolver.statusName(again.status()) + " (" + again.status() + ") twice, the"
+                            + " second time after the cached blocks went back to the driver; device memory free "
+                            + (mem[0] >> 20) + " of " + (mem[1] >> 20) + " MiB, this backend holding "
+                            + (allocator.liveBytes() >> 20) + " MiB in tensors";
+                    CusolverException e = new CusolverException(again.call(), again.status(), reason);
                     e.addSuppressed(first);
                     throw e;
                 }
