@@ -150,11 +150,7 @@ final class CachingAllocator {
 
     /** Runs a collection, then waits up to {@code millis} for a block of class {@code cls} to be released. */
     private Long collectAndTake(long cls, long millis) {
-        synchronized (this) {
-            bytesSinceCollection = 0;
-            collections++;
-        }
-        collector.run();
+        collect();
         long deadline = System.nanoTime() + millis * 1_000_000;
         do {
             Long cached = takeCached(cls);
@@ -169,6 +165,15 @@ final class CachingAllocator {
             }
         } while (System.nanoTime() < deadline);
         return null;
+    }
+
+    /** Asks the JVM for a collection (the Cleaner then releases dead tensors' blocks) and restarts the budget. */
+    private void collect() {
+        synchronized (this) {
+            bytesSinceCollection = 0;
+            collections++;
+        }
+        collector.run();
     }
 
     /** How many collections the allocator asked for. */
@@ -192,11 +197,7 @@ final class CachingAllocator {
      * synchronised.
      */
     void collectAndReleaseCached() {
-        synchronized (this) {
-            bytesSinceCollection = 0;
-            collections++;
-        }
-        collector.run();
+        collect();
         long deadline = System.nanoTime() + OOM_WAIT_MILLIS * 1_000_000;
         long last = liveBytes();
         int quiet = 0;

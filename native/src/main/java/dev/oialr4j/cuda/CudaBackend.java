@@ -987,22 +987,9 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
             throw new IllegalArgumentException("batchNorm2d in training mode needs more than one value per channel,"
                     + " got input " + x.shape());
         }
-        ensureCurrent();
-        int hw = x.dim(2) * x.dim(3);
-        int splits = kernels.batchNormSplits((long) x.dim(0) * hw, c, batchNormSliceElements);
-        long bytes = 8L * c * splits;
-        long sums = training ? scratch(bytes) : 0L;
-        long squares = training ? scratch(bytes) : 0L;
-        try {
-            kernels.batchNorm2d(address(x), address(gamma), address(beta), address(runningMean), address(runningVar),
-                    training, momentum, eps, address(y), address(saveMean), address(saveInvStd), x.dim(0), c, hw, sums,
-                    squares, splits);
-        } finally {
-            if (training) {
-                releaseScratch(sums, bytes);
-                releaseScratch(squares, bytes);
-            }
-        }
+        withBatchNormPartials(x, c, training, (hw, splits, sums, squares) -> kernels.batchNorm2d(address(x),
+                address(gamma), address(beta), address(runningMean), address(runningVar), training, momentum, eps,
+                address(y), address(saveMean), address(saveInvStd), x.dim(0), c, hw, sums, squares, splits));
     }
 
     /**
@@ -1019,19 +1006,35 @@ public final class CudaBackend implements Backend, DeviceSigmaRound.Provider {
         if (dx != null) {
             sameShape("batchNorm2dBackward", x, dx);
         }
+        withBatchNormPartials(x, c, true, (hw, splits, sumDy, sumDyX) -> kernels.batchNorm2dBackward(address(x),
+                address(dy), address(gamma), address(saveMean), address(saveInvStd), training,
+                dx == null ? 0L : address(dx), address(dGamma), address(dBeta), x.dim(0), c, hw, sumDy, sumDyX,
+                splits));
+    }
+
+    /** A batch-norm launch given the plane size, the slices per channel and two partial arrays. */
+    private interface BatchNormLaunch {
+        void run(int hw, int splits, long first, long second);
+    }
+
+    /**
+     * Runs {@code launch} with the slice count for x's channels and, when {@code partials}, two scratch arrays
+     * of channels · splits doubles (one block, released after the launch is queued); 0 and 0 otherwise.
+     */
+    private void withBatchNormPartials(Tensor x, int channels, boolean partials, BatchNormLaunch launch) {
         ensureCurrent();
         int hw = x.dim(2) * x.dim(3);
-        int splits = kernels.batchNormSplits((long) x.dim(0) * hw, c, batchNormSliceElements);
-        long bytes = 8L * c * splits;
-        long sumDy = scratch(bytes);
-        long sumDyX = scratch(bytes);
+        int splits = kernels.batchNormSplits((long) x.dim(0) * hw, channels, batchNormSliceElements);
+        if (!partials) {
+            launch.run(hw, splits, 0L, 0L);
+            return;
+        }
+        long half = 8L * channels * splits;
+        long block = scratch(2 * half);
         try {
-            kernels.batchNorm2dBackward(address(x), address(dy), address(gamma), address(saveMean),
-                    address(saveInvStd), training, dx == null ? 0L : address(dx), address(dGamma), address(dBeta),
-                    x.dim(0), c, hw, sumDy, sumDyX, splits);
+            launch.run(hw, splits, block, block + half);
         } finally {
-            releaseScratch(sumDy, bytes);
-            releaseScratch(sumDyX, bytes);
+            releaseScratch(block, 2 * half);
         }
     }
 
