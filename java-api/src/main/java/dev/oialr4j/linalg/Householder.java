@@ -322,6 +322,14 @@ final class Householder {
      * indices j+1..n−1 with v₀ = 1 there and its tail in row j of a (columns j+2..n−1).
      */
     static double[] formRightTransposed(double[] a, int n, double[] tauR) {
+        return applyRightTransposed(a, n, tauR, null);
+    }
+
+    /**
+     * X·Vᵀ for V as in {@link #formRightTransposed} and a given n×n X (null: the identity), i.e. the
+     * transpose of V·Xᵀ; used to lift the right singular vectors of the bidiagonal back.
+     */
+    static double[] applyRightTransposed(double[] a, int n, double[] tauR, double[] x) {
         // Shifted by one: reflector j of the product below is G_{j−1}, acting from index j.
         double[] vs = reflectorRows(n, n);
         double[] tau = new double[n];
@@ -330,7 +338,7 @@ final class Householder {
             System.arraycopy(a, (j - 1) * n + j + 1, vs, j * n + j + 1, n - j - 1);
             tau[j] = tauR[j - 1];
         }
-        return formTransposed(vs, n, n, 1, tau, null);
+        return formTransposed(vs, n, n, 1, tau, x);
     }
 
     /**

@@ -166,6 +166,12 @@ public final class Svd {
     /** Aspect ratio m/n from which a tall matrix is first reduced by QR (LAPACK's crossover is similar). */
     private static final double QR_FIRST_RATIO = 1.6;
 
+    /**
+     * Size from which the bidiagonal is decomposed by divide and conquer ({@link BidiagonalDc}) rather
+     * than by QR with rotations on the vectors.
+     */
+    static final int DIVIDE_AND_CONQUER_MIN = 64;
+
     /** m ≥ n. */
     private static Raw tall(double[] a, int m, int n) {
         // Keep the reductions far from overflow and underflow; scaling by a power of two is exact.
@@ -211,6 +217,14 @@ public final class Svd {
         double[] tauL = new double[n];
         double[] tauR = new double[n];
         Householder.bidiagonalize(a, m, n, d, e, tauL, tauR);
+        if (n >= DIVIDE_AND_CONQUER_MIN) {
+            // The bidiagonal's vectors first (n×n), then through the reflectors: Uᵀ = Xᵀ·Q_Lᵀ, Vᵀ = Yᵀ·Q_Rᵀ.
+            BidiagonalDc.Node b = BidiagonalDc.solve(d, e, n);
+            System.arraycopy(b.s(), 0, d, 0, n);
+            double[] vt = Householder.applyRightTransposed(a, n, tauR, Matrices.transpose(b.y(), n, n));
+            System.arraycopy(vt, 0, vtOut, 0, n * n);
+            return Householder.applyLeftTransposed(a, m, n, n, tauL, Matrices.transpose(b.x(), n, n));
+        }
         double[] ut = Householder.formLeftTransposed(a, m, n, n, tauL);
         double[] vt = Householder.formRightTransposed(a, n, tauR);
         BidiagonalQr.solve(d, e, n, ut, m, vt, n);

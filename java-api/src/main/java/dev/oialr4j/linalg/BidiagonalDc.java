@@ -1,0 +1,589 @@
+package dev.oialr4j.linalg;
+
+import dev.oialr4j.backend.Parallel;
+import java.util.Arrays;
+
+/**
+ * Singular values and vectors of an upper bidiagonal matrix by divide and conquer (the method of
+ * LAPACK's dbdsdc, after Gu and Eisenstat), for the sizes where the rotations of the bidiagonal QR
+ * would dominate an SVD.
+ *
+ * <p><b>Split.</b> An n×(n+sqre) upper bidiagonal B (sqre = 1: one extra column, whose last
+ * super-diagonal entry sits in it) is cut at row k = n/2 into the k×(k+1) block above it, the middle
+ * row (d_k in column k, e_k in column k+1) and the (n−k−1)×(n−k−1+sqre) block below. With the two
+ * blocks decomposed, B = X·M·Yᵀ where M is an arrowhead: its first row z comes from the middle row
+ * times the blocks' right vectors, its diagonal holds the blocks' singular values, and its first
+ * column belongs to the upper block's null vector (rotated together with the lower one's when sqre = 1;
+ * the other combination becomes the null vector of B).
+ *
+ * <p><b>Arrowhead.</b> After deflation (weights |z_i| at round-off level, or two diagonal entries
+ * closer than that, rotated into one), the singular values of M are the roots of
+ * 1 + Σ z_i²/(d_i² − σ²) = 0, one between each pair of neighbouring d_i and one above the largest.
+ * Each root is found relative to its nearer pole (so σ − d_i keeps its relative accuracy) by a
+ * two-pole rational model safeguarded by bisection. The weights are then recomputed from the roots
+ * (Löwner's formula), so that the vectors v_i ∝ z_i/(d_i² − σ²), u = (−1, d_i·v_i) are orthogonal to
+ * working precision, and the blocks' vectors are multiplied by them, keeping apart the rows that only
+ * one block touches.
+ *
+ * <p>Blocks of at most {@value #LEAF} rows go to {@link BidiagonalQr} (an extra column is handled as a
+ * zero row appended below, whose left vector the QR leaves untouched). Results do not depend on the
+ * number of threads.
+ */
+final class BidiagonalDc {
+
+    private static final double EPS = Math.ulp(1.0);
+    /** Largest block solved by the bidiagonal QR. */
+    static final int LEAF = 32;
+    /** Blocks from this size run their two halves, roots and products on the shared pool. */
+    private static final int PARALLEL_MIN = 192;
+    private static final Parallel POOL = Parallel.common();
+
+    private BidiagonalDc() {}
+
+    /**
+     * Decomposition of an n×(n+sqre) block: s (n values, unordered), x (n×n, row-major, column j the left
+     * vector of s[j]) and y ((n+sqre)×(n+sqre), column j the right vector of s[j]; for sqre = 1 column n
+     * spans the null space).
+     */
+    record Node(int n, int sqre, double[] s, double[] x, double[] y) {}
+
+    /**
+     * SVD of the square upper bidiagonal with diagonal d[0..n) and super-diagonal e[0..n−1) (neither is
+     * modified): B = X·diag(s)·Yᵀ.
+     */
+    static Node solve(double[] d, double[] e, int n) {
+        return solve(d, 0, e, n, 0);
+    }
+
+    /** The block with diagonal d[off..off+n) and super-diagonal e[off..off+n−1+sqre). */
+    private static Node solve(double[] d, int off, double[] e, int n, int sqre) {
+        if (n <= LEAF) {
+            return leaf(d, off, e, n, sqre);
+        }
+        int k = n / 2;
+        int n2 = n - k - 1;
+        Node[] parts = new Node[2];
+        if (n >= PARALLEL_MIN) {
+            POOL.forChunks(2, (i, count) -> parts[i] = i == 0 ? solve(d, off, e, k, 1)
+                    : solve(d, off + k + 1, e, n2, sqre));
+        } else {
+            parts[0] = solve(d, off, e, k, 1);
+            parts[1] = solve(d, off + k + 1, e, n2, sqre);
+        }
+        return merge(parts[0], parts[1], d[off + k], e[off + k], n, sqre);
+    }
+
+    /** A small block by the bidiagonal QR; an extra column becomes a square block with a zero row below. */
+    private static Node leaf(double[] d, int off, double[] e, int n, int sqre) {
+        int size = n + sqre;
+        double[] s = new double[size];
+        double[] f = new double[size];
+        System.arraycopy(d, off, s, 0, n);
+        System.arraycopy(e, off, f, 0, size - 1);
+        double[] ut = identity(size);
+        double[] vt = identity(size);
+        BidiagonalQr.solve(s, f, size, ut, size, vt, size);
+        if (sqre == 1 && (ut[n * size + n] != 1.0 || s[n] != 0.0)) {
+            // The zero last row is split off first (the QR's kase 1) and its row of Uᵀ never rotated.
+            throw new IllegalStateException("bidiagonal QR did not keep the appended zero row apart");
+        }
+        double[] x = new double[n * n];
+        for (int j = 0; j < n; j++) {
+            for (int i = 0; i < n; i++) {
+                x[i * n + j] = ut[j * size + i];
+            }
+        }
+        double[] y = new double[size * size];
+        for (int j = 0; j < size; j++) {
+            for (int i = 0; i < size; i++) {
+                y[i * size + j] = vt[j * size + i];
+            }
+        }
+        return new Node(n, sqre, Arrays.copyOf(s, n), x, y);
+    }
+
+    private static double[] identity(int n) {
+        double[] a = new double[n * n];
+        for (int i = 0; i < n; i++) {
+            a[i * n + i] = 1;
+        }
+        return a;
+    }
+
+    /**
+     * Joins the upper block (k×(k+1)) and the lower one through the middle row (alpha in column k, beta in
+     * column k+1).
+     */
+    private static Node merge(Node top, Node bot, double alpha, double beta, int n, int sqre) {
+        int k = top.n;
+        int n2 = bot.n;
+        int cols = n + sqre;
+        int c1 = k + 1;
+        int c2 = n2 + sqre;
+        // Arrow index a: 0 = the middle row (left) and the null column (right); 1..k the upper block's
+        // values; k+1..n−1 the lower block's. Left vectors live in B's n rows, right ones in its columns.
+        double[] dv = new double[n];
+        double[] z = new double[n];
+        double[] left = new double[n * n];
+        double[] right = new double[cols * n];
+        boolean[] leftTop = new boolean[n];
+        boolean[] leftBot = new boolean[n];
+        boolean[] rightTop = new boolean[n];
+        boolean[] rightBot = new boolean[n];
+        left[k * n] = 1;
+        for (int j = 0; j < k; j++) {
+            int a = 1 + j;
+            dv[a] = top.s[j];
+            z[a] = alpha * top.y[k * c1 + j];
+            for (int i = 0; i < k; i++) {
+                left[i * n + a] = top.x[i * k + j];
+            }
+            for (int i = 0; i < c1; i++) {
+                right[i * n + a] = top.y[i * c1 + j];
+            }
+            leftTop[a] = true;
+            rightTop[a] = true;
+        }
+        for (int j = 0; j < n2; j++) {
+            int a = k + 1 + j;
+            dv[a] = bot.s[j];
+            z[a] = beta * bot.y[j];
+            for (int i = 0; i < n2; i++) {
+                left[(k + 1 + i) * n + a] = bot.x[i * n2 + j];
+            }
+            for (int i = 0; i < c2; i++) {
+                right[(c1 + i) * n + a] = bot.y[i * c2 + j];
+            }
+            leftBot[a] = true;
+            rightBot[a] = true;
+        }
+        // The null columns: the upper block's, and for sqre = 1 the lower block's, rotated so that one
+        // carries all of the middle row's weight and the other none (that one is B's null vector).
+        double za = alpha * top.y[k * c1 + k];
+        double[] nullVector = null;
+        if (sqre == 1) {
+            double zb = beta * bot.y[n2];
+            double h = VectorOps.hypot(za, zb);
+            double c = h == 0 ? 1 : za / h;
+            double s = h == 0 ? 0 : zb / h;
+            nullVector = new double[cols];
+            for (int i = 0; i < c1; i++) {
+                double t = top.y[i * c1 + k];
+                right[i * n] = c * t;
+                nullVector[i] = -s * t;
+            }
+            for (int i = 0; i < c2; i++) {
+                double t = bot.y[i * c2 + n2];
+                right[(c1 + i) * n] = s * t;
+                nullVector[c1 + i] = c * t;
+            }
+            z[0] = h;
+            rightBot[0] = true;
+        } else {
+            for (int i = 0; i < c1; i++) {
+                right[i * n] = top.y[i * c1 + k];
+            }
+            z[0] = za;
+        }
+        rightTop[0] = true;
+
+        // Scale to keep the secular equation far from overflow.
+        double scale = Math.max(Math.abs(alpha), Math.abs(beta));
+        for (int a = 1; a < n; a++) {
+            scale = Math.max(scale, dv[a]);
+        }
+        double[] s = new double[n];
+        double[] x = new double[n * n];
+        double[] y = new double[cols * cols];
+        if (scale == 0) {
+            // B = 0: any orthonormal bases do.
+            copyColumns(left, n, n, identityOrder(n), x, n, 0);
+            copyColumns(right, cols, n, identityOrder(n), y, cols, 0);
+            if (nullVector != null) {
+                setColumn(y, cols, n, nullVector);
+            }
+            return new Node(n, sqre, s, x, y);
+        }
+        for (int a = 0; a < n; a++) {
+            dv[a] /= scale;
+            z[a] /= scale;
+        }
+
+        // Poles in ascending order (the null column, d = 0, first).
+        Integer[] boxed = new Integer[n - 1];
+        for (int a = 1; a < n; a++) {
+            boxed[a - 1] = a;
+        }
+        Arrays.sort(boxed, (p, q) -> Double.compare(dv[p], dv[q]));
+        double zmax = 0;
+        for (int a = 0; a < n; a++) {
+            zmax = Math.max(zmax, Math.abs(z[a]));
+        }
+        double tol = 8 * EPS * Math.max(1.0, zmax);
+        if (Math.abs(z[0]) <= tol) {
+            z[0] = z[0] < 0 ? -tol : tol;
+        }
+        int[] kept = new int[n];
+        int nKept = 0;
+        kept[nKept++] = 0;
+        int[] deflated = new int[n];
+        double[] deflatedValue = new double[n];
+        int nd = 0;
+        for (Integer boxedA : boxed) {
+            int a = boxedA;
+            if (Math.abs(z[a]) <= tol) {
+                deflated[nd] = a;
+                deflatedValue[nd++] = dv[a];
+                continue;
+            }
+            int last = kept[nKept - 1];
+            if (last == 0 && dv[a] <= tol) {
+                // A value at round-off level next to the null column: rotate the two columns so that this
+                // one loses its weight; its diagonal entry becomes c·d (the s·d left in column 0 is below tol).
+                double h = VectorOps.hypot(z[0], z[a]);
+                double c = z[0] / h;
+                double sn = z[a] / h;
+                rotateColumns(right, cols, n, 0, a, c, sn);
+                rightTop[0] |= rightTop[a];
+                rightBot[0] |= rightBot[a];
+                rightTop[a] = rightTop[0];
+                rightBot[a] = rightBot[0];
+                z[0] = h;
+                double value = c * dv[a];
+                if (value < 0) {
+                    scaleColumn(left, n, n, a, -1);
+                    value = -value;
+                }
+                deflated[nd] = a;
+                deflatedValue[nd++] = value;
+            } else if (last != 0 && dv[a] - dv[last] <= tol) {
+                // Two (nearly) equal values: one rotation on both sides moves last's weight onto a.
+                double h = VectorOps.hypot(z[last], z[a]);
+                double c = z[a] / h;
+                double sn = z[last] / h;
+                rotateColumns(left, n, n, a, last, c, sn);
+                rotateColumns(right, cols, n, a, last, c, sn);
+                boolean lt = leftTop[a] | leftTop[last];
+                boolean lb = leftBot[a] | leftBot[last];
+                boolean rt = rightTop[a] | rightTop[last];
+                boolean rb = rightBot[a] | rightBot[last];
+                leftTop[a] = leftTop[last] = lt;
+                leftBot[a] = leftBot[last] = lb;
+                rightTop[a] = rightTop[last] = rt;
+                rightBot[a] = rightBot[last] = rb;
+                z[a] = h;
+                z[last] = 0;
+                deflated[nd] = last;
+                deflatedValue[nd++] = dv[last];
+                kept[nKept - 1] = a;
+            } else {
+                kept[nKept++] = a;
+            }
+        }
+
+        int nk = nKept;
+
+        // Roots of the secular equation, relative to their nearer pole.
+        double[] poles = new double[nk];
+        double[] w = new double[nk];
+        for (int t = 0; t < nk; t++) {
+            poles[t] = dv[kept[t]];
+            w[t] = z[kept[t]];
+        }
+        int[] origin = new int[nk];
+        double[] tau = new double[nk];
+        Parallel.RangeBody roots = (j0, j1) -> {
+            for (int j = j0; j < j1; j++) {
+                root(poles, w, nk, j, origin, tau);
+            }
+        };
+        if (nk >= PARALLEL_MIN) {
+            POOL.forRange(nk, 16, roots);
+        } else {
+            roots.run(0, nk);
+        }
+        double[] zhat = loewner(poles, w, nk, origin, tau);
+
+        // Vectors of the arrowhead: column j of um (nk×nk) is u for root j, likewise vm.
+        double[] um = new double[nk * nk];
+        double[] vm = new double[nk * nk];
+        Parallel.RangeBody vectors = (j0, j1) -> {
+            for (int j = j0; j < j1; j++) {
+                double dOrigin = poles[origin[j]];
+                double sigma = dOrigin + tau[j];
+                double vn = 0;
+                double un = 1;
+                for (int t = 0; t < nk; t++) {
+                    double diff = (dOrigin - poles[t]) + tau[j];   // σ_j − d_t
+                    double v = -zhat[t] / (diff * (sigma + poles[t]));
+                    vm[t * nk + j] = v;
+                    vn += v * v;
+                    if (t > 0) {
+                        double u = poles[t] * v;
+                        um[t * nk + j] = u;
+                        un += u * u;
+                    }
+                }
+                um[j] = -1;
+                double vs = 1 / Math.sqrt(vn);
+                double us = 1 / Math.sqrt(un);
+                for (int t = 0; t < nk; t++) {
+                    vm[t * nk + j] *= vs;
+                    um[t * nk + j] *= us;
+                }
+            }
+        };
+        if (nk >= PARALLEL_MIN) {
+            POOL.forRange(nk, 16, vectors);
+        } else {
+            vectors.run(0, nk);
+        }
+
+        // B's vectors: the blocks' vectors times the arrowhead's, row blocks apart.
+        double[] rootsX = new double[n * nk];
+        liftRows(left, n, kept, nk, um, 0, k, leftTop, rootsX);
+        System.arraycopy(um, 0, rootsX, k * nk, nk);  // the middle row: only arrow index 0 has it
+        liftRows(left, n, kept, nk, um, k + 1, n, leftBot, rootsX);
+        double[] rootsY = new double[cols * nk];
+        liftRows(right, n, kept, nk, vm, 0, c1, rightTop, rootsY);
+        liftRows(right, n, kept, nk, vm, c1, cols, rightBot, rootsY);
+
+        for (int j = 0; j < nk; j++) {
+            s[j] = (poles[origin[j]] + tau[j]) * scale;
+        }
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(rootsX, i * nk, x, i * n, nk);
+        }
+        for (int i = 0; i < cols; i++) {
+            System.arraycopy(rootsY, i * nk, y, i * cols, nk);
+        }
+        for (int t = 0; t < nd; t++) {
+            s[nk + t] = deflatedValue[t] * scale;
+        }
+        copyColumns(left, n, n, Arrays.copyOf(deflated, nd), x, n, nk);
+        copyColumns(right, cols, n, Arrays.copyOf(deflated, nd), y, cols, nk);
+        if (nullVector != null) {
+            setColumn(y, cols, n, nullVector);
+        }
+        return new Node(n, sqre, s, x, y);
+    }
+
+    /**
+     * Rows r0..r1 of out (rows × nk) = basis[r0..r1, kept[t] for the t that touch these rows] · arrow[those t, :].
+     */
+    private static void liftRows(double[] basis, int ld, int[] kept, int nk, double[] arrow, int r0, int r1,
+            boolean[] touches, double[] out) {
+        int rows = r1 - r0;
+        if (rows == 0) {
+            return;
+        }
+        int[] ts = new int[nk];
+        int nt = 0;
+        for (int t = 0; t < nk; t++) {
+            if (touches[kept[t]]) {
+                ts[nt++] = t;
+            }
+        }
+        if (nt == 0) {
+            return;
+        }
+        double[] a = new double[rows * nt];
+        for (int i = 0; i < rows; i++) {
+            int row = (r0 + i) * ld;
+            for (int q = 0; q < nt; q++) {
+                a[i * nt + q] = basis[row + kept[ts[q]]];
+            }
+        }
+        double[] b = new double[nt * nk];
+        for (int q = 0; q < nt; q++) {
+            System.arraycopy(arrow, ts[q] * nk, b, q * nk, nk);
+        }
+        Parallel pool = (long) rows * nt * nk >= 1L << 21 ? POOL : null;
+        double[] c = Gemm.multiply(a, rows, nt, b, nk, nk, pool);
+        System.arraycopy(c, 0, out, r0 * nk, rows * nk);
+    }
+
+    /**
+     * Root j of 1 + Σ w_t²/(p_t² − σ²) = 0 (p ascending, p_0 = 0, gaps and weights above round-off): σ_j lies
+     * between p_j and p_{j+1} (above p_{nk−1} for the last). Stores the nearer pole's index and σ − that pole.
+     */
+    private static void root(double[] p, double[] w, int nk, int j, int[] origin, double[] tau) {
+        boolean last = j == nk - 1;
+        int o = j;
+        double lo;
+        double hi;
+        double[] delta = new double[nk];
+        setDeltas(p, nk, o, delta);
+        if (last) {
+            double ww = 0;
+            for (int t = 0; t < nk; t++) {
+                ww += w[t] * w[t];
+            }
+            lo = 0;
+            hi = ww;
+        } else {
+            double mid = delta[j + 1] / 2;
+            if (secular(w, delta, nk, mid) >= 0) {
+                lo = 0;
+                hi = mid;
+            } else {
+                o = j + 1;
+                setDeltas(p, nk, o, delta);
+                lo = delta[j] / 2;
+                hi = 0;
+            }
+        }
+        double a = delta[j];                       // left pole (0 when o = j)
+        double b = last ? Double.POSITIVE_INFINITY : delta[j + 1]; // right pole (0 when o = j + 1)
+        double x = last ? hi : (lo + hi) / 2;
+        for (int it = 0; it < 200; it++) {
+            double psi = 0;
+            double dpsi = 0;
+            double phi = 0;
+            double dphi = 0;
+            for (int t = 0; t <= j; t++) {
+                double r = w[t] / (delta[t] - x);
+                psi += w[t] * r;
+                dpsi += r * r;
+            }
+            for (int t = j + 1; t < nk; t++) {
+                double r = w[t] / (delta[t] - x);
+                phi += w[t] * r;
+                dphi += r * r;
+            }
+            double f = 1 + psi + phi;
+            if (f == 0) {
+                break;
+            }
+            if (f > 0) {
+                hi = x;
+            } else {
+                lo = x;
+            }
+            if (Math.abs(f) <= 8 * EPS * nk * (1 + Math.abs(psi) + Math.abs(phi))
+                    || hi - lo <= 2 * EPS * Math.max(Math.abs(lo), Math.abs(hi))) {
+                break;
+            }
+            // Two-pole model: psi ≈ pp + q/(a − y), phi ≈ rr + sw/(b − y), matching values and slopes at x.
+            double q = dpsi * (a - x) * (a - x);
+            double pp = psi - dpsi * (a - x);
+            double next;
+            if (last) {
+                double c = 1 + pp;
+                next = c > 0 ? a + q / c : Double.NaN;
+            } else {
+                double sw = dphi * (b - x) * (b - x);
+                double rr = phi - dphi * (b - x);
+                double c = 1 + pp + rr;
+                if (o == j) {
+                    // a = 0: c·y² − (c·b + q + sw)·y + q·b = 0, the root in (0, b).
+                    double bb = c * b + q + sw;
+                    double disc = bb * bb - 4 * c * q * b;
+                    next = disc >= 0 ? 2 * q * b / (bb + Math.sqrt(disc)) : Double.NaN;
+                } else {
+                    // b = 0: c·y² − (c·a + q + sw)·y + sw·a = 0, the root in (a, 0).
+                    double bb = c * a + q + sw;
+                    double disc = bb * bb - 4 * c * sw * a;
+                    next = disc >= 0 ? 2 * sw * a / (bb + Math.sqrt(disc)) : Double.NaN;
+                }
+            }
+            if (!(next > lo && next < hi)) {
+                next = (lo + hi) / 2;
+            }
+            if (next == x) {
+                break;
+            }
+            x = next;
+        }
+        double po = p[o];
+        origin[j] = o;
+        // σ − p_o from x = σ² − p_o² without cancellation.
+        tau[j] = x / (po + Math.sqrt(po * po + x));
+    }
+
+    /** delta[t] = p_t² − p_o², as (p_t − p_o)(p_t + p_o). */
+    private static void setDeltas(double[] p, int nk, int o, double[] delta) {
+        for (int t = 0; t < nk; t++) {
+            delta[t] = (p[t] - p[o]) * (p[t] + p[o]);
+        }
+    }
+
+    private static double secular(double[] w, double[] delta, int nk, double x) {
+        double f = 1;
+        for (int t = 0; t < nk; t++) {
+            f += w[t] * w[t] / (delta[t] - x);
+        }
+        return f;
+    }
+
+    /**
+     * The weights for which the computed roots are exact (Gu and Eisenstat): ẑ_i² = Π_j (σ_j² − p_i²) /
+     * Π_{j≠i} (p_j² − p_i²), each factor from differences to the roots' own poles; signs from w.
+     */
+    private static double[] loewner(double[] p, double[] w, int nk, int[] origin, double[] tau) {
+        double[] zhat = new double[nk];
+        for (int i = 0; i < nk; i++) {
+            double pi = p[i];
+            int last = nk - 1;
+            double prod = sigmaMinus(p, origin, tau, last, pi) * sigmaPlus(p, origin, tau, last, pi);
+            for (int j = 0; j < i; j++) {
+                prod *= sigmaMinus(p, origin, tau, j, pi) * sigmaPlus(p, origin, tau, j, pi)
+                        / ((p[j] - pi) * (p[j] + pi));
+            }
+            for (int j = i; j < last; j++) {
+                prod *= sigmaMinus(p, origin, tau, j, pi) * sigmaPlus(p, origin, tau, j, pi)
+                        / ((p[j + 1] - pi) * (p[j + 1] + pi));
+            }
+            zhat[i] = Math.copySign(Math.sqrt(Math.abs(prod)), w[i]);
+        }
+        return zhat;
+    }
+
+    /** σ_j − x, with σ_j = p[origin[j]] + tau[j]. */
+    private static double sigmaMinus(double[] p, int[] origin, double[] tau, int j, double x) {
+        return (p[origin[j]] - x) + tau[j];
+    }
+
+    private static double sigmaPlus(double[] p, int[] origin, double[] tau, int j, double x) {
+        return p[origin[j]] + tau[j] + x;
+    }
+
+    /** Columns a and b of m (rows × ld): a ← c·a + s·b, b ← c·b − s·a. */
+    private static void rotateColumns(double[] m, int rows, int ld, int a, int b, double c, double s) {
+        for (int i = 0; i < rows; i++) {
+            double xa = m[i * ld + a];
+            double xb = m[i * ld + b];
+            m[i * ld + a] = c * xa + s * xb;
+            m[i * ld + b] = c * xb - s * xa;
+        }
+    }
+
+    private static void scaleColumn(double[] m, int rows, int ld, int a, double f) {
+        for (int i = 0; i < rows; i++) {
+            m[i * ld + a] *= f;
+        }
+    }
+
+    /** Columns idx[t] of src (rows × srcLd) into columns first + t of dst (rows × dstLd). */
+    private static void copyColumns(double[] src, int rows, int srcLd, int[] idx, double[] dst, int dstLd, int first) {
+        for (int i = 0; i < rows; i++) {
+            for (int t = 0; t < idx.length; t++) {
+                dst[i * dstLd + first + t] = src[i * srcLd + idx[t]];
+            }
+        }
+    }
+
+    private static void setColumn(double[] m, int rows, int col, double[] v) {
+        for (int i = 0; i < rows; i++) {
+            m[i * rows + col] = v[i];
+        }
+    }
+
+    private static int[] identityOrder(int n) {
+        int[] idx = new int[n];
+        for (int i = 0; i < n; i++) {
+            idx[i] = i;
+        }
+        return idx;
+    }
+}
