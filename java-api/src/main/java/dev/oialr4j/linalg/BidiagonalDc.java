@@ -2,6 +2,7 @@ package dev.oialr4j.linalg;
 
 import dev.oialr4j.backend.Parallel;
 import java.util.Arrays;
+import java.util.function.ToIntFunction;
 
 /**
  * Singular values and vectors of an upper bidiagonal matrix by divide and conquer (the method of
@@ -43,20 +44,47 @@ final class BidiagonalDc {
     /**
      * Decomposition of an n×(n+sqre) block: s (n values, unordered), x (n×n, row-major, column j the left
      * vector of s[j]) and y ((n+sqre)×(n+sqre), column j the right vector of s[j]; for sqre = 1 column n
-     * spans the null space).
+     * spans the null space). From {@link #solveLeading}: s sorted descending, and x, y only n×vectors,
+     * the vectors of the leading values.
      */
-    record Node(int n, int sqre, double[] s, double[] x, double[] y) {}
+    record Node(int n, int sqre, double[] s, double[] x, double[] y, int vectors) {}
 
     /**
      * SVD of the square upper bidiagonal with diagonal d[0..n) and super-diagonal e[0..n−1) (neither is
      * modified): B = X·diag(s)·Yᵀ.
      */
     static Node solve(double[] d, double[] e, int n) {
-        return solve(d, 0, e, n, 0);
+        return solve(d, 0, e, n, 0, null);
+    }
+
+    /**
+     * As {@link #solve(double[], double[], int)}, but with vectors only for the leading values: rank gets
+     * all n values in descending order and returns how many of them to keep (0..n); the result holds the
+     * values sorted descending and their first rank vectors. The last merge forms only those columns, and
+     * a caller lifting them through reflectors does a share rank/n of that work.
+     */
+    static Node solveLeading(double[] d, double[] e, int n, ToIntFunction<double[]> rank) {
+        if (n <= LEAF) {
+            Node all = leaf(d, 0, e, n, 0);
+            int[] order = pick(all.s(), rank);
+            double[] sorted = new double[n];
+            int[] desc = descending(all.s());
+            for (int q = 0; q < n; q++) {
+                sorted[q] = all.s()[desc[q]];
+            }
+            double[] x = new double[n * order.length];
+            double[] y = new double[n * order.length];
+            for (int q = 0; q < order.length; q++) {
+                copyColumn(all.x(), n, n, order[q], x, order.length, q);
+                copyColumn(all.y(), n, n, order[q], y, order.length, q);
+            }
+            return new Node(n, 0, sorted, x, y, order.length);
+        }
+        return solve(d, 0, e, n, 0, rank);
     }
 
     /** The block with diagonal d[off..off+n) and super-diagonal e[off..off+n−1+sqre). */
-    private static Node solve(double[] d, int off, double[] e, int n, int sqre) {
+    private static Node solve(double[] d, int off, double[] e, int n, int sqre, ToIntFunction<double[]> rank) {
         if (n <= LEAF) {
             return leaf(d, off, e, n, sqre);
         }
@@ -64,13 +92,13 @@ final class BidiagonalDc {
         int n2 = n - k - 1;
         Node[] parts = new Node[2];
         if (n >= PARALLEL_MIN) {
-            POOL.forChunks(2, (i, count) -> parts[i] = i == 0 ? solve(d, off, e, k, 1)
-                    : solve(d, off + k + 1, e, n2, sqre));
+            POOL.forChunks(2, (i, count) -> parts[i] = i == 0 ? solve(d, off, e, k, 1, null)
+                    : solve(d, off + k + 1, e, n2, sqre, null));
         } else {
-            parts[0] = solve(d, off, e, k, 1);
-            parts[1] = solve(d, off + k + 1, e, n2, sqre);
+            parts[0] = solve(d, off, e, k, 1, null);
+            parts[1] = solve(d, off + k + 1, e, n2, sqre, null);
         }
-        return merge(parts[0], parts[1], d[off + k], e[off + k], n, sqre);
+        return merge(parts[0], parts[1], d[off + k], e[off + k], n, sqre, rank);
     }
 
     /** A small block by the bidiagonal QR; an extra column becomes a square block with a zero row below. */
@@ -99,7 +127,7 @@ final class BidiagonalDc {
                 y[i * size + j] = vt[j * size + i];
             }
         }
-        return new Node(n, sqre, Arrays.copyOf(s, n), x, y);
+        return new Node(n, sqre, Arrays.copyOf(s, n), x, y, n);
     }
 
     private static double[] identity(int n) {
@@ -114,7 +142,8 @@ final class BidiagonalDc {
      * Joins the upper block (k×(k+1)) and the lower one through the middle row (alpha in column k, beta in
      * column k+1).
      */
-    private static Node merge(Node top, Node bot, double alpha, double beta, int n, int sqre) {
+    private static Node merge(Node top, Node bot, double alpha, double beta, int n, int sqre,
+            ToIntFunction<double[]> rank) {
         int k = top.n;
         int n2 = bot.n;
         int cols = n + sqre;
@@ -192,17 +221,20 @@ final class BidiagonalDc {
         for (int a = 1; a < n; a++) {
             scale = Math.max(scale, dv[a]);
         }
-        double[] s = new double[n];
-        double[] x = new double[n * n];
-        double[] y = new double[cols * cols];
         if (scale == 0) {
             // B = 0: any orthonormal bases do.
-            copyColumns(left, n, n, identityOrder(n), x, n, 0);
-            copyColumns(right, cols, n, identityOrder(n), y, cols, 0);
-            if (nullVector != null) {
-                setColumn(y, cols, n, nullVector);
+            int wanted = pick(new double[n], rank).length;
+            int yCols = rank == null ? cols : wanted;
+            double[] x = new double[n * wanted];
+            double[] y = new double[cols * yCols];
+            for (int q = 0; q < wanted; q++) {
+                copyColumn(left, n, n, q, x, wanted, q);
+                copyColumn(right, cols, n, q, y, yCols, q);
             }
-            return new Node(n, sqre, s, x, y);
+            if (nullVector != null) {
+                copyColumn(nullVector, cols, 1, 0, y, yCols, n);
+            }
+            return new Node(n, sqre, new double[n], x, y, wanted);
         }
         for (int a = 0; a < n; a++) {
             dv[a] /= scale;
@@ -339,40 +371,113 @@ final class BidiagonalDc {
             vectors.run(0, nk);
         }
 
-        // B's vectors: the blocks' vectors times the arrowhead's, row blocks apart.
-        double[] rootsX = new double[n * nk];
-        liftRows(left, n, kept, nk, um, 0, k, leftTop, rootsX);
-        System.arraycopy(um, 0, rootsX, k * nk, nk);  // the middle row: only arrow index 0 has it
-        liftRows(left, n, kept, nk, um, k + 1, n, leftBot, rootsX);
-        double[] rootsY = new double[cols * nk];
-        liftRows(right, n, kept, nk, vm, 0, c1, rightTop, rootsY);
-        liftRows(right, n, kept, nk, vm, c1, cols, rightBot, rootsY);
-
+        // Every value of B: the roots, then the deflated values; and which of them get vectors.
+        double[] values = new double[n];
         for (int j = 0; j < nk; j++) {
-            s[j] = (poles[origin[j]] + tau[j]) * scale;
-        }
-        for (int i = 0; i < n; i++) {
-            System.arraycopy(rootsX, i * nk, x, i * n, nk);
-        }
-        for (int i = 0; i < cols; i++) {
-            System.arraycopy(rootsY, i * nk, y, i * cols, nk);
+            values[j] = (poles[origin[j]] + tau[j]) * scale;
         }
         for (int t = 0; t < nd; t++) {
-            s[nk + t] = deflatedValue[t] * scale;
+            values[nk + t] = deflatedValue[t] * scale;
         }
-        copyColumns(left, n, n, Arrays.copyOf(deflated, nd), x, n, nk);
-        copyColumns(right, cols, n, Arrays.copyOf(deflated, nd), y, cols, nk);
+        int[] pick = pick(values, rank);
+        int wanted = pick.length;
+        int[] rootIndex = new int[wanted];
+        int nr = 0;
+        for (int q = 0; q < wanted; q++) {
+            rootIndex[q] = pick[q] < nk ? nr++ : -1;
+        }
+        double[] umSel = um;
+        double[] vmSel = vm;
+        if (rank != null) {
+            umSel = new double[nk * nr];
+            vmSel = new double[nk * nr];
+            for (int q = 0; q < wanted; q++) {
+                if (rootIndex[q] >= 0) {
+                    for (int t = 0; t < nk; t++) {
+                        umSel[t * nr + rootIndex[q]] = um[t * nk + pick[q]];
+                        vmSel[t * nr + rootIndex[q]] = vm[t * nk + pick[q]];
+                    }
+                }
+            }
+        }
+
+        // B's vectors: the blocks' vectors times the arrowhead's, row blocks apart.
+        double[] rootsX = new double[n * nr];
+        liftRows(left, n, kept, nk, umSel, nr, 0, k, leftTop, rootsX);
+        System.arraycopy(umSel, 0, rootsX, k * nr, nr);  // the middle row: only arrow index 0 has it
+        liftRows(left, n, kept, nk, umSel, nr, k + 1, n, leftBot, rootsX);
+        double[] rootsY = new double[cols * nr];
+        liftRows(right, n, kept, nk, vmSel, nr, 0, c1, rightTop, rootsY);
+        liftRows(right, n, kept, nk, vmSel, nr, c1, cols, rightBot, rootsY);
+
+        int yCols = rank == null ? cols : wanted;
+        double[] x = new double[n * wanted];
+        double[] y = new double[cols * yCols];
+        for (int q = 0; q < wanted; q++) {
+            int ri = rootIndex[q];
+            if (ri >= 0) {
+                copyColumn(rootsX, n, nr, ri, x, wanted, q);
+                copyColumn(rootsY, cols, nr, ri, y, yCols, q);
+            } else {
+                int a = deflated[pick[q] - nk];
+                copyColumn(left, n, n, a, x, wanted, q);
+                copyColumn(right, cols, n, a, y, yCols, q);
+            }
+        }
         if (nullVector != null) {
-            setColumn(y, cols, n, nullVector);
+            copyColumn(nullVector, cols, 1, 0, y, yCols, n);
         }
-        return new Node(n, sqre, s, x, y);
+        if (rank != null) {
+            double[] sorted = new double[n];
+            int[] order = descending(values);
+            for (int q = 0; q < n; q++) {
+                sorted[q] = values[order[q]];
+            }
+            values = sorted;
+        }
+        return new Node(n, sqre, values, x, y, wanted);
     }
 
     /**
-     * Rows r0..r1 of out (rows × nk) = basis[r0..r1, kept[t] for the t that touch these rows] · arrow[those t, :].
+     * The output columns: all of them in order, or (rank given) the first rank(σ descending) of the
+     * values in descending order (stable, as {@link Svd} orders them).
      */
-    private static void liftRows(double[] basis, int ld, int[] kept, int nk, double[] arrow, int r0, int r1,
-            boolean[] touches, double[] out) {
+    private static int[] pick(double[] values, ToIntFunction<double[]> rank) {
+        int n = values.length;
+        if (rank == null) {
+            return identityOrder(n);
+        }
+        int[] order = descending(values);
+        double[] sorted = new double[n];
+        for (int q = 0; q < n; q++) {
+            sorted[q] = values[order[q]];
+        }
+        int r = rank.applyAsInt(sorted.clone());
+        if (r < 0 || r > n) {
+            throw new IllegalArgumentException("rank " + r + " is outside 0.." + n);
+        }
+        return Arrays.copyOf(order, r);
+    }
+
+    private static int[] descending(double[] values) {
+        Integer[] boxed = new Integer[values.length];
+        for (int i = 0; i < boxed.length; i++) {
+            boxed[i] = i;
+        }
+        Arrays.sort(boxed, (p, q) -> Double.compare(values[q], values[p]));
+        int[] order = new int[boxed.length];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = boxed[i];
+        }
+        return order;
+    }
+
+    /**
+     * Rows r0..r1 of out (rows × width) = basis[r0..r1, kept[t] for the t that touch these rows] · arrow[those
+     * t, :] (arrow is nk × width).
+     */
+    private static void liftRows(double[] basis, int ld, int[] kept, int nk, double[] arrow, int width, int r0,
+            int r1, boolean[] touches, double[] out) {
         int rows = r1 - r0;
         if (rows == 0) {
             return;
@@ -384,7 +489,7 @@ final class BidiagonalDc {
                 ts[nt++] = t;
             }
         }
-        if (nt == 0) {
+        if (nt == 0 || width == 0) {
             return;
         }
         double[] a = new double[rows * nt];
@@ -394,13 +499,13 @@ final class BidiagonalDc {
                 a[i * nt + q] = basis[row + kept[ts[q]]];
             }
         }
-        double[] b = new double[nt * nk];
+        double[] b = new double[nt * width];
         for (int q = 0; q < nt; q++) {
-            System.arraycopy(arrow, ts[q] * nk, b, q * nk, nk);
+            System.arraycopy(arrow, ts[q] * width, b, q * width, width);
         }
-        Parallel pool = (long) rows * nt * nk >= 1L << 21 ? POOL : null;
-        double[] c = Gemm.multiply(a, rows, nt, b, nk, nk, pool);
-        System.arraycopy(c, 0, out, r0 * nk, rows * nk);
+        Parallel pool = (long) rows * nt * width >= 1L << 21 ? POOL : null;
+        double[] c = Gemm.multiply(a, rows, nt, b, width, width, pool);
+        System.arraycopy(c, 0, out, r0 * width, rows * width);
     }
 
     /**
@@ -564,18 +669,10 @@ final class BidiagonalDc {
         }
     }
 
-    /** Columns idx[t] of src (rows × srcLd) into columns first + t of dst (rows × dstLd). */
-    private static void copyColumns(double[] src, int rows, int srcLd, int[] idx, double[] dst, int dstLd, int first) {
+    /** Column from of src (rows × srcLd) into column to of dst (rows × dstLd). */
+    private static void copyColumn(double[] src, int rows, int srcLd, int from, double[] dst, int dstLd, int to) {
         for (int i = 0; i < rows; i++) {
-            for (int t = 0; t < idx.length; t++) {
-                dst[i * dstLd + first + t] = src[i * srcLd + idx[t]];
-            }
-        }
-    }
-
-    private static void setColumn(double[] m, int rows, int col, double[] v) {
-        for (int i = 0; i < rows; i++) {
-            m[i * rows + col] = v[i];
+            dst[i * dstLd + to] = src[i * srcLd + from];
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.oialr4j.linalg;
 
 import dev.oialr4j.backend.Parallel;
+import java.util.Arrays;
 
 /**
  * Householder reflectors H = I − τ·v·vᵀ with v₀ = 1 (LAPACK's dlarfg convention), and the reductions
@@ -299,7 +300,7 @@ final class Householder {
                 vs[j * m + i] = a[i * n + j];
             }
         }
-        return formTransposed(vs, m, k, 0, tau, null);
+        return formTransposed(vs, m, k, 0, tau, null, k);
     }
 
     /**
@@ -307,6 +308,11 @@ final class Householder {
      * transpose of Q·[xᵀ; 0]; used to lift the left singular vectors of R back through A = Q·R.
      */
     static double[] applyLeftTransposed(double[] a, int m, int n, int k, double[] tau, double[] x) {
+        return applyLeftTransposed(a, m, n, k, tau, x, k);
+    }
+
+    /** As {@link #applyLeftTransposed(double[], int, int, int, double[], double[])} for an x of {@code rows}×k. */
+    static double[] applyLeftTransposed(double[] a, int m, int n, int k, double[] tau, double[] x, int rows) {
         double[] vs = reflectorRows(k, m);
         for (int j = 0; j < k; j++) {
             vs[j * m + j] = 1;
@@ -314,7 +320,7 @@ final class Householder {
                 vs[j * m + i] = a[i * n + j];
             }
         }
-        return formTransposed(vs, m, k, 0, tau, x);
+        return formTransposed(vs, m, k, 0, tau, x, rows);
     }
 
     /**
@@ -330,6 +336,11 @@ final class Householder {
      * transpose of V·Xᵀ; used to lift the right singular vectors of the bidiagonal back.
      */
     static double[] applyRightTransposed(double[] a, int n, double[] tauR, double[] x) {
+        return applyRightTransposed(a, n, tauR, x, n);
+    }
+
+    /** As {@link #applyRightTransposed(double[], int, double[], double[])} for an x of {@code rows}×n. */
+    static double[] applyRightTransposed(double[] a, int n, double[] tauR, double[] x, int rows) {
         // Shifted by one: reflector j of the product below is G_{j−1}, acting from index j.
         double[] vs = reflectorRows(n, n);
         double[] tau = new double[n];
@@ -338,11 +349,11 @@ final class Householder {
             System.arraycopy(a, (j - 1) * n + j + 1, vs, j * n + j + 1, n - j - 1);
             tau[j] = tauR[j - 1];
         }
-        return formTransposed(vs, n, n, 1, tau, x);
+        return formTransposed(vs, n, n, 1, tau, x, rows);
     }
 
     /**
-     * Qᵀ for Q = H_first·…·H_{k−1}·[I; 0] (or (Q·[initᵀ; 0])ᵀ when init, k×k, is given), with H_j = I − tau[j]·v_j·v_jᵀ and v_j in row j of vs (zero
+     * Qᵀ for Q = H_first·…·H_{k−1}·[I; 0] (or (Q·[initᵀ; 0])ᵀ when init, rows×k, is given), with H_j = I − tau[j]·v_j·v_jᵀ and v_j in row j of vs (zero
      * before index j, 1 at j). Row r of Qᵀ is e_rᵀ·H_r·H_{r−1}·…·H_first (reflectors after r leave e_r
      * alone), so rows are independent.
      *
@@ -352,14 +363,22 @@ final class Householder {
      * [first, k) counts as the identity (τ = 0); vs must have rows up to the next multiple of four
      * (see {@link #reflectorRows}).
      */
-    private static double[] formTransposed(double[] vs, int m, int k, int first, double[] tau, double[] init) {
-        double[] qt = new double[k * m];
+    private static double[] formTransposed(double[] vs, int m, int k, int first, double[] tau, double[] init,
+            int rows) {
+        if (init == null ? rows != k : init.length != rows * k) {
+            throw new IllegalArgumentException("init must be rows×k (rows = k without one)");
+        }
+        // Rows are computed in groups of four with one kernel; a last group of fewer rows is padded with
+        // zero rows rather than given to a one-row kernel, whose rounding differs, so that a row's result
+        // does not depend on how many rows are asked for (the leading SVD relies on it).
+        int padded = (rows + 3) & ~3;
+        double[] qt = new double[padded * m];
         if (init == null) {
             for (int r = 0; r < k; r++) {
                 qt[r * m + r] = 1;
             }
         } else {
-            for (int r = 0; r < k; r++) {
+            for (int r = 0; r < rows; r++) {
                 System.arraycopy(init, r * k, qt, r * m, k);
             }
         }
@@ -379,7 +398,7 @@ final class Householder {
         // Rows in super-blocks of about 256 KiB (L2), in groups of four: each reflector block comes from
         // memory once per super-block and from cache for the other row groups.
         int superRows = Math.max(4, Math.min(64, (32 * 1024 / m) & ~3));
-        int blocks = (k + superRows - 1) / superRows;
+        int blocks = (padded + superRows - 1) / superRows;
         int gFirst = first / 4;
         // Super-blocks own disjoint rows of Qᵀ, so they run in parallel; the result does not depend on
         // the thread count. Small matrices (few blocks) stay on the calling thread.
@@ -389,7 +408,7 @@ final class Householder {
             int[] vOff = new int[4];
             for (int blk = blk0; blk < blk1; blk++) {
                 int b0 = blk * superRows;
-                int b1 = Math.min(k, b0 + superRows);
+                int b1 = Math.min(padded, b0 + superRows);
                 int gTop = ((init == null ? b1 : k) - 1) / 4;
                 for (int g = gTop; g >= gFirst; g--) {
                     int col = 4 * g;
@@ -401,27 +420,13 @@ final class Householder {
                     System.arraycopy(ts, g * 16, t, 0, 16);
                     // Rows r < 4g are still e_r on indices ≥ 4g, so the block leaves them alone (not so for a general init).
                     int r = init == null ? Math.max(b0, col) : b0;
-                    for (; r + 4 <= b1; r += 4) {
+                    for (; r < b1; r += 4) {
                         VectorOps.reflectRows4Block4(qt, r * m + col, m, vs, vOff, len, t, work);
-                    }
-                    for (; r < b1; r++) {
-                        int off = r * m + col;
-                        for (int j = col + 3; j >= col; j--) {
-                            double tj = taus[j];
-                            if (tj == 0) {
-                                continue;
-                            }
-                            int vo = j * m + col;
-                            double dt = VectorOps.dot(qt, off, vs, vo, len);
-                            if (dt != 0) {
-                                VectorOps.axpy(-tj * dt, vs, vo, qt, off, len);
-                            }
-                        }
                     }
                 }
             }
         });
-        return qt;
+        return padded == rows ? qt : Arrays.copyOf(qt, rows * m);
     }
 
     /**

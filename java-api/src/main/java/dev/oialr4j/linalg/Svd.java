@@ -2,6 +2,7 @@ package dev.oialr4j.linalg;
 
 import dev.oialr4j.tensor.Tensor;
 import java.util.Arrays;
+import java.util.function.ToIntFunction;
 
 /**
  * Reduced singular value decomposition A = U·diag(σ)·Vᵀ of a dense m×n matrix, computed in double.
@@ -144,6 +145,68 @@ public final class Svd {
         return decompose(t.data(), t.rows(), t.cols());
     }
 
+    /**
+     * All singular values of an m×n matrix and only its leading singular vectors: u is m×r, v is n×r and
+     * s holds all min(m, n) values (descending), where r = rank.applyAsInt(s) is chosen from the values.
+     * The vectors are bit for bit the first r columns of {@link #decompose(double[], int, int)}'s. A square
+     * matrix from {@value #DIVIDE_AND_CONQUER_MIN} columns up forms only those r vectors, which is what an
+     * update round needs (it keeps the leading part of Σ's SVD and cuts the rest); other shapes are
+     * decomposed fully and sliced.
+     */
+    public record Leading(int m, int n, int r, double[] u, double[] s, double[] v) {
+
+        public Leading {
+            if (r < 0 || r > Math.min(m, n) || u.length != m * r || s.length != Math.min(m, n) || v.length != n * r) {
+                throw new IllegalArgumentException("inconsistent leading SVD of a " + m + "×" + n + " matrix: r=" + r
+                        + ", |u|=" + u.length + ", |s|=" + s.length + ", |v|=" + v.length);
+            }
+        }
+    }
+
+    /** See {@link Leading}; a is not modified. */
+    public static Leading leading(double[] a, int m, int n, ToIntFunction<double[]> rank) {
+        if (m != n || n < DIVIDE_AND_CONQUER_MIN) {
+            Result full = decompose(a, m, n);
+            int r = checkedRank(rank.applyAsInt(full.s().clone()), full.k());
+            return new Leading(m, n, r, full.leadingU(r), full.s(), full.leadingV(r));
+        }
+        double[] w = Matrices.copyChecked("SVD", a, n, n);
+        double scale = rangeScale(w);
+        double[] d = new double[n];
+        double[] e = new double[n];
+        double[] tauL = new double[n];
+        double[] tauR = new double[n];
+        Householder.bidiagonalize(w, n, n, d, e, tauL, tauR);
+        BidiagonalDc.Node b = BidiagonalDc.solveLeading(d, e, n, values -> {
+            double[] unscaled = values.clone();
+            for (int j = 0; j < n; j++) {
+                unscaled[j] /= scale;
+            }
+            return checkedRank(rank.applyAsInt(unscaled), n);
+        });
+        int r = b.vectors();
+        double[] ut = Householder.applyLeftTransposed(w, n, n, n, tauL, Matrices.transpose(b.x(), n, r), r);
+        double[] vt = Householder.applyRightTransposed(w, n, tauR, Matrices.transpose(b.y(), n, r), r);
+        double[] s = b.s().clone();
+        for (int j = 0; j < n; j++) {
+            s[j] /= scale;
+        }
+        int[] src = new int[r];
+        double[] sign = new double[r];
+        for (int j = 0; j < r; j++) {
+            src[j] = j;
+            sign[j] = signOfLargest(ut, j * n, n);
+        }
+        return new Leading(n, n, r, transposeRows(ut, n, src, sign), s, transposeRows(vt, n, src, sign));
+    }
+
+    private static int checkedRank(int r, int k) {
+        if (r < 0 || r > k) {
+            throw new IllegalArgumentException("rank " + r + " is outside 0.." + k);
+        }
+        return r;
+    }
+
     /** The singular values only (descending). */
     public static double[] singularValues(double[] a, int m, int n) {
         return decompose(a, m, n).s();
@@ -172,15 +235,23 @@ public final class Svd {
      */
     static final int DIVIDE_AND_CONQUER_MIN = 64;
 
-    /** m ≥ n. */
-    private static Raw tall(double[] a, int m, int n) {
-        // Keep the reductions far from overflow and underflow; scaling by a power of two is exact.
+    /**
+     * Keeps the reductions far from overflow and underflow: scales a in place by a power of two (exact)
+     * when its largest entry is outside [2⁻⁴⁰⁰, 2⁴⁰⁰], and returns the factor (1 if none).
+     */
+    private static double rangeScale(double[] a) {
         double maxAbs = Matrices.maxAbs(a);
         double scale = 1;
         if (maxAbs != 0 && (maxAbs < 0x1p-400 || maxAbs > 0x1p400)) {
             scale = Math.scalb(1.0, -Math.getExponent(maxAbs));
             VectorOps.scale(scale, a, 0, a.length);
         }
+        return scale;
+    }
+
+    /** m ≥ n. */
+    private static Raw tall(double[] a, int m, int n) {
+        double scale = rangeScale(a);
         double[] d = new double[n];
         double[] ut;
         double[] vt = new double[n * n];

@@ -83,11 +83,19 @@ final class DenseOps {
 
     /** As {@link #rotateLeading(double[], double[], double[], int, int)}, the products spread over pool if given. */
     static double[] rotateLeading(double[] p, double[] mat, double[] q, int r, int k, Parallel pool) {
-        double[] mq = multiply(mat, r, r, q, r, k, pool);
+        return rotateLeading(p, q, r, mat, r, k, pool);
+    }
+
+    /**
+     * As {@link #rotateLeading(double[], double[], double[], int, int)} for P and Q given as r×ld blocks
+     * (ld ≥ k columns, e.g. only the leading singular vectors).
+     */
+    static double[] rotateLeading(double[] p, double[] q, int ld, double[] mat, int r, int k, Parallel pool) {
+        double[] mq = multiply(mat, r, r, q, ld, k, pool);
         double[] pt = new double[k * r];
         for (int i = 0; i < r; i++) {
             for (int j = 0; j < k; j++) {
-                pt[j * r + i] = p[i * r + j];
+                pt[j * r + i] = p[i * ld + j];
             }
         }
         return multiply(pt, k, r, mq, k, k, pool);

@@ -21,6 +21,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 
 /**
  * The OIALR method as a training callback (OIALR.md §3). After {@code delay} optimizer steps it converts
@@ -201,9 +202,22 @@ public final class Oialr implements TrainerCallback {
         for (Candidate c : chosen) {
             weights.add(DenseOps.toDouble(backend.toHost(c.weight().value())));
         }
+        // Large weights one at a time with the threads inside their SVDs (which also readies those parallel
+        // paths for the large SVDs of the first update rounds), the small ones side by side.
         Svd.Result[] svds = new Svd.Result[chosen.size()];
-        workers().forChunks(chosen.size(), (i, count) -> svds[i] = Svd.decompose(weights.get(i),
-                chosen.get(i).rows(), chosen.get(i).cols()));
+        List<Integer> small = new ArrayList<>();
+        for (int i = 0; i < chosen.size(); i++) {
+            Candidate c = chosen.get(i);
+            if (Math.min(c.rows(), c.cols()) >= DOMINANT_MIN_RANK) {
+                svds[i] = Svd.decompose(weights.get(i), c.rows(), c.cols());
+            } else {
+                small.add(i);
+            }
+        }
+        workers().forChunks(small.size(), (j, count) -> {
+            int i = small.get(j);
+            svds[i] = Svd.decompose(weights.get(i), chosen.get(i).rows(), chosen.get(i).cols());
+        });
         for (int i = 0; i < chosen.size(); i++) {
             Candidate c = chosen.get(i);
             int m = c.rows();
@@ -263,7 +277,8 @@ public final class Oialr implements TrainerCallback {
         }
         // A layer that carries most of the round's work (typically one that has just joined the roll-out
         // with its full-rank Σ) runs first on its own with the threads inside its SVD and rotations;
-        // running it beside the small ones would leave it one core. The rest run side by side.
+        // running it beside the small ones would leave it one core. The rest run side by side (a single
+        // one on the calling thread, with the threads inside it).
         int big = dominant(updates);
         if (big >= 0) {
             updates.get(big).compute(workers());
@@ -272,7 +287,11 @@ public final class Oialr implements TrainerCallback {
         if (big >= 0) {
             rest.remove(big);
         }
-        workers().forChunks(rest.size(), (i, n) -> rest.get(i).compute(null));
+        if (rest.size() == 1) {
+            rest.get(0).compute(workers());
+        } else if (rest.size() > 1) {
+            sideBySide(rest);
+        }
         for (LayerUpdate u : updates) {
             u.apply(optimizer, backend);
             if (u.reorthonormalised > 0) {
@@ -280,6 +299,47 @@ public final class Oialr implements TrainerCallback {
             }
         }
         finishRound(t0);
+    }
+
+    /** The parts of a layer's rotation that {@link #sideBySide} schedules separately (U, V, optimizer state). */
+    private static final int ROTATION_PARTS = 3;
+
+    /**
+     * Several layers' updates on the threads, each layer's SVD one task and each of its three rotation
+     * products another, taken in that order from one queue: all SVDs are claimed before any rotation, so a
+     * rotation only ever waits for an SVD that is running, and a thread that would idle while another
+     * finishes an SVD (three layers on two threads) does another layer's products instead.
+     */
+    private static void sideBySide(List<LayerUpdate> rest) {
+        int layers = rest.size();
+        CountDownLatch[] decomposed = new CountDownLatch[layers];
+        boolean[] failed = new boolean[layers];
+        for (int i = 0; i < layers; i++) {
+            decomposed[i] = new CountDownLatch(1);
+        }
+        workers().forChunks(layers * (1 + ROTATION_PARTS), (t, count) -> {
+            if (t < layers) {
+                try {
+                    rest.get(t).decompose();
+                } catch (RuntimeException | Error e) {
+                    failed[t] = true;
+                    throw e;
+                } finally {
+                    decomposed[t].countDown();
+                }
+                return;
+            }
+            int i = (t - layers) / ROTATION_PARTS;
+            try {
+                decomposed[i].await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted in an update round", e);
+            }
+            if (!failed[i]) {
+                rest.get(i).rotate((t - layers) % ROTATION_PARTS, null);
+            }
+        });
     }
 
     private void finishRound(long t0) {
@@ -381,7 +441,7 @@ public final class Oialr implements TrainerCallback {
         int arg = -1;
         for (int i = 0; i < updates.size(); i++) {
             LayerUpdate u = updates.get(i);
-            double work = (double) u.r * u.r * (u.r + u.m + u.n);
+            double work = u.work();
             total += work;
             if (work > max) {
                 max = work;
@@ -474,8 +534,19 @@ public final class Oialr implements TrainerCallback {
             return u;
         }
 
+        /** The round's work for this layer, for scheduling: r³ for the SVD plus (m+n)·r² for the rotations. */
+        double work() {
+            return (double) r * r * (r + m + n);
+        }
+
         /** pool: threads for the rotations when this layer runs alone, or null. */
         void compute(Parallel pool) {
+            decompose();
+            rotate(pool);
+        }
+
+        /** Orthogonality repair, the SVD of Σ (leading vectors only) and the new rank. */
+        void decompose() {
             double[] s = sigma;
             // Restore orthonormal bases first, folding the triangular factors into Σ so U Σ Vᵀ is unchanged.
             if (checkOrtho && DenseOps.orthogonalityError(c.u, m, r) > config.orthoTolerance()) {
@@ -494,21 +565,41 @@ public final class Oialr implements TrainerCallback {
             if (values != null) {
                 identity = true; // Σ is already diag(σ) with σ descending (e.g. right after conversion)
             } else {
-                Svd.Result svd = Svd.decompose(s, r, r);
+                // Only the singular vectors that survive the cut are formed (P and Q are r × newRank).
+                Svd.Leading svd = Svd.leading(s, r, r, sigma -> config.rankRule().newRank(sigma, c.fullRank));
                 values = svd.s();
                 p = svd.u();
                 q = svd.v();
-                identity = isIdentity(p, r) && isIdentity(q, r);
+                identity = isIdentity(p, r, svd.r()) && isIdentity(q, r, svd.r());
             }
             newRank = config.rankRule().newRank(values, c.fullRank);
-            c.u = identity ? sliceColumns(c.u, m, r, newRank) : DenseOps.multiply(c.u, m, r, p, r, newRank, pool);
-            c.v = identity ? sliceColumns(c.v, n, r, newRank) : DenseOps.multiply(c.v, n, r, q, r, newRank, pool);
-            boolean rotate = config.statePolicy() == StatePolicy.ROTATE && !identity;
-            if (m1 != null) {
-                m1 = rotate ? DenseOps.rotateLeading(p, m1, q, r, newRank, pool) : DenseOps.slice(m1, r, newRank);
+        }
+
+        /** U ← U P, V ← V Q and the optimizer state, all cut to the new rank; pool: threads for the products, or null. */
+        private void rotate(Parallel pool) {
+            for (int part = 0; part < ROTATION_PARTS; part++) {
+                rotate(part, pool);
             }
-            if (m2 != null) {
-                m2 = DenseOps.slice(m2, r, newRank);
+        }
+
+        /** One of the independent products of the rotation: 0 → U, 1 → V, 2 → the optimizer state. */
+        void rotate(int part, Parallel pool) {
+            int ld = identity ? r : newRank;
+            switch (part) {
+                case 0 -> c.u = identity ? sliceColumns(c.u, m, r, newRank)
+                        : DenseOps.multiply(c.u, m, r, p, ld, newRank, pool);
+                case 1 -> c.v = identity ? sliceColumns(c.v, n, r, newRank)
+                        : DenseOps.multiply(c.v, n, r, q, ld, newRank, pool);
+                default -> {
+                    boolean rotate = config.statePolicy() == StatePolicy.ROTATE && !identity;
+                    if (m1 != null) {
+                        m1 = rotate ? DenseOps.rotateLeading(p, q, ld, m1, r, newRank, pool)
+                                : DenseOps.slice(m1, r, newRank);
+                    }
+                    if (m2 != null) {
+                        m2 = DenseOps.slice(m2, r, newRank);
+                    }
+                }
             }
         }
 
@@ -560,10 +651,11 @@ public final class Oialr implements TrainerCallback {
         return d;
     }
 
-    private static boolean isIdentity(double[] a, int r) {
+    /** Whether the r×cols block a is the leading columns of the identity. */
+    private static boolean isIdentity(double[] a, int r, int cols) {
         for (int i = 0; i < r; i++) {
-            for (int j = 0; j < r; j++) {
-                if (a[i * r + j] != (i == j ? 1.0 : 0.0)) {
+            for (int j = 0; j < cols; j++) {
+                if (a[i * cols + j] != (i == j ? 1.0 : 0.0)) {
                     return false;
                 }
             }

@@ -325,6 +325,58 @@ class SvdTest {
         }
     }
 
+    /** Σ of an update round: a diagonal that has trained for a while (small full perturbation), near-equal values too. */
+    private static double[] trainedSigma(Random rnd, int n) {
+        double[] a = new double[n * n];
+        for (int i = 0; i < n; i++) {
+            a[i * n + i] = 3 * Math.exp(-i / (0.3 * n));
+        }
+        for (int i = 0; i < a.length; i++) {
+            a[i] += 0.02 * rnd.nextGaussian();
+        }
+        return a;
+    }
+
+    @ParameterizedTest(name = "{0}×{0}, keep {1}")
+    @CsvSource({"64,64", "64,1", "100,50", "150,0", "300,150", "300,299", "20,7", "80,40"})
+    void leadingVectorsAreThoseOfTheFullDecomposition(int n, int keep) {
+        Random rnd = new Random(n * 31L + keep);
+        double[] a = rnd.nextBoolean() ? trainedSigma(rnd, n) : gaussian(rnd, n, n);
+        double[] copy = a.clone();
+        Svd.Result full = Svd.decompose(a, n, n);
+        double[][] seen = new double[1][];
+        Svd.Leading lead = Svd.leading(a, n, n, values -> {
+            seen[0] = values;
+            return keep;
+        });
+        assertArrayEquals(copy, a, 0.0, "input modified");
+        assertArrayEquals(full.s(), seen[0], 0.0, "the rank function sees every value, descending");
+        assertArrayEquals(full.s(), lead.s(), 0.0);
+        assertEquals(keep, lead.r());
+        assertArrayEquals(full.leadingU(keep), lead.u(), 0.0);
+        assertArrayEquals(full.leadingV(keep), lead.v(), 0.0);
+    }
+
+    @Test
+    void leadingOnOtherShapesSlicesTheFullDecomposition() {
+        Random rnd = new Random(77);
+        for (int[] shape : new int[][] {{90, 70}, {70, 90}, {5, 5}}) {
+            int m = shape[0];
+            int n = shape[1];
+            double[] a = gaussian(rnd, m, n);
+            Svd.Result full = Svd.decompose(a, m, n);
+            Svd.Leading lead = Svd.leading(a, m, n, values -> 3);
+            assertArrayEquals(full.leadingU(3), lead.u(), 0.0);
+            assertArrayEquals(full.leadingV(3), lead.v(), 0.0);
+            assertArrayEquals(full.s(), lead.s(), 0.0);
+        }
+        double[] sq = gaussian(rnd, 70, 70);
+        var ex = assertThrows(IllegalArgumentException.class, () -> Svd.leading(sq, 70, 70, values -> 71));
+        assertTrue(ex.getMessage().contains("71"), ex.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Svd.leading(sq, 70, 70, values -> -1));
+        assertThrows(IllegalArgumentException.class, () -> Svd.leading(gaussian(rnd, 4, 3), 4, 3, values -> 4));
+    }
+
     @Test
     void iterationLimitThrowsInsteadOfReturningGarbage() {
         // The public entry points reject NaN; fed one directly, the bidiagonal QR can never deflate and
