@@ -161,30 +161,30 @@ final class BidiagonalDc {
         boolean[] rightBot = new boolean[n];
         left[k * n] = 1;
         for (int j = 0; j < k; j++) {
-            int a = 1 + j;
-            dv[a] = top.s[j];
-            z[a] = alpha * top.y[k * c1 + j];
-            for (int i = 0; i < k; i++) {
-                left[i * n + a] = top.x[i * k + j];
-            }
-            for (int i = 0; i < c1; i++) {
-                right[i * n + a] = top.y[i * c1 + j];
-            }
-            leftTop[a] = true;
-            rightTop[a] = true;
+            dv[1 + j] = top.s[j];
+            z[1 + j] = alpha * top.y[k * c1 + j];
+            leftTop[1 + j] = true;
+            rightTop[1 + j] = true;
         }
         for (int j = 0; j < n2; j++) {
-            int a = k + 1 + j;
-            dv[a] = bot.s[j];
-            z[a] = beta * bot.y[j];
-            for (int i = 0; i < n2; i++) {
-                left[(k + 1 + i) * n + a] = bot.x[i * n2 + j];
-            }
-            for (int i = 0; i < c2; i++) {
-                right[(c1 + i) * n + a] = bot.y[i * c2 + j];
-            }
-            leftBot[a] = true;
-            rightBot[a] = true;
+            dv[k + 1 + j] = bot.s[j];
+            z[k + 1 + j] = beta * bot.y[j];
+            leftBot[k + 1 + j] = true;
+            rightBot[k + 1 + j] = true;
+        }
+        // The blocks' vectors, row by row (contiguous copies): upper ones in arrow columns 1..k, lower ones
+        // in k+1..n−1.
+        for (int i = 0; i < k; i++) {
+            System.arraycopy(top.x, i * k, left, i * n + 1, k);
+        }
+        for (int i = 0; i < n2; i++) {
+            System.arraycopy(bot.x, i * n2, left, (k + 1 + i) * n + k + 1, n2);
+        }
+        for (int i = 0; i < c1; i++) {
+            System.arraycopy(top.y, i * c1, right, i * n + 1, k);
+        }
+        for (int i = 0; i < c2; i++) {
+            System.arraycopy(bot.y, i * c2, right, (c1 + i) * n + k + 1, n2);
         }
         // The null columns: the upper block's, and for sqre = 1 the lower block's, rotated so that one
         // carries all of the middle row's weight and the other none (that one is B's null vector).
@@ -391,11 +391,12 @@ final class BidiagonalDc {
         if (rank != null) {
             umSel = new double[nk * nr];
             vmSel = new double[nk * nr];
-            for (int q = 0; q < wanted; q++) {
-                if (rootIndex[q] >= 0) {
-                    for (int t = 0; t < nk; t++) {
-                        umSel[t * nr + rootIndex[q]] = um[t * nk + pick[q]];
-                        vmSel[t * nr + rootIndex[q]] = vm[t * nk + pick[q]];
+            for (int t = 0; t < nk; t++) {
+                for (int q = 0; q < wanted; q++) {
+                    int ri = rootIndex[q];
+                    if (ri >= 0) {
+                        umSel[t * nr + ri] = um[t * nk + pick[q]];
+                        vmSel[t * nr + ri] = vm[t * nk + pick[q]];
                     }
                 }
             }
@@ -413,17 +414,13 @@ final class BidiagonalDc {
         int yCols = rank == null ? cols : wanted;
         double[] x = new double[n * wanted];
         double[] y = new double[cols * yCols];
+        // Output column q comes from column ri of the lifted roots, or (ri < 0) from arrow column a.
+        int[] arrowColumn = new int[wanted];
         for (int q = 0; q < wanted; q++) {
-            int ri = rootIndex[q];
-            if (ri >= 0) {
-                copyColumn(rootsX, n, nr, ri, x, wanted, q);
-                copyColumn(rootsY, cols, nr, ri, y, yCols, q);
-            } else {
-                int a = deflated[pick[q] - nk];
-                copyColumn(left, n, n, a, x, wanted, q);
-                copyColumn(right, cols, n, a, y, yCols, q);
-            }
+            arrowColumn[q] = rootIndex[q] >= 0 ? -1 : deflated[pick[q] - nk];
         }
+        gatherRows(rootsX, nr, left, n, rootIndex, arrowColumn, x, wanted, n);
+        gatherRows(rootsY, nr, right, n, rootIndex, arrowColumn, y, yCols, cols);
         if (nullVector != null) {
             copyColumn(nullVector, cols, 1, 0, y, yCols, n);
         }
@@ -666,6 +663,24 @@ final class BidiagonalDc {
     private static void scaleColumn(double[] m, int rows, int ld, int a, double f) {
         for (int i = 0; i < rows; i++) {
             m[i * ld + a] *= f;
+        }
+    }
+
+    /**
+     * Row by row: dst[i][q] = roots[i][rootIndex[q]] where that is ≥ 0, else basis[i][arrowColumn[q]]
+     * (q < the length of both index arrays; dst has ld dstLd).
+     */
+    private static void gatherRows(double[] roots, int rootsLd, double[] basis, int basisLd, int[] rootIndex,
+            int[] arrowColumn, double[] dst, int dstLd, int rows) {
+        int wanted = rootIndex.length;
+        for (int i = 0; i < rows; i++) {
+            int ro = i * rootsLd;
+            int bo = i * basisLd;
+            int o = i * dstLd;
+            for (int q = 0; q < wanted; q++) {
+                int ri = rootIndex[q];
+                dst[o + q] = ri >= 0 ? roots[ro + ri] : basis[bo + arrowColumn[q]];
+            }
         }
     }
 
