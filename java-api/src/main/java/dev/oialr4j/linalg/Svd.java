@@ -9,9 +9,10 @@ import java.util.function.ToIntFunction;
  *
  * <p>With k = min(m, n): U is m×k and V is n×k, both with orthonormal columns (also where σ = 0: the
  * basis is completed, not left zero), and σ₁ ≥ σ₂ ≥ … ≥ σ_k ≥ 0. Algorithm: Householder
- * bidiagonalisation (after a QR step when m ≥ 1.6·n), then implicit-shift QR on the bidiagonal with relative deflation tests (so the
- * error in every σ is a small multiple of ε·σ₁, however ill-conditioned A is). A wide matrix (m &lt; n)
- * is decomposed through its transpose.
+ * bidiagonalisation (after a QR step when m ≥ 1.6·n), then the bidiagonal's SVD by divide and conquer
+ * from {@value #DIVIDE_AND_CONQUER_MIN} columns ({@link BidiagonalDc}) or by implicit-shift QR with
+ * relative deflation tests below; either way the error in every σ is a small multiple of ε·σ₁, however
+ * ill-conditioned A is. A wide matrix (m &lt; n) is decomposed through its transpose.
  *
  * <p><b>Sign rule.</b> Singular vectors are defined up to a common sign per pair (u_j, v_j). We fix it:
  * in every column of U the entry of largest magnitude is positive (on a tie, the one with the lowest
@@ -280,7 +281,7 @@ public final class Svd {
     }
 
     /**
-     * Bidiagonalisation and bidiagonal QR of a (m×n, m ≥ n, destroyed): fills d (unordered σ) and vt
+     * Bidiagonalisation and the bidiagonal's SVD of a (m×n, m ≥ n, destroyed): fills d (unordered σ) and vt
      * (Vᵀ, n×n) and returns Uᵀ (n×m).
      */
     private static double[] square(double[] a, int m, int n, double[] d, double[] vtOut) {

@@ -8,10 +8,12 @@
  * (the same input gives bit-identical output), and singular vectors follow a fixed sign rule so that
  * callers comparing decompositions across time are not misled by arbitrary sign choices.
  *
- * <p>The SVD is Householder bidiagonalisation followed by implicit-shift QR on the bidiagonal
- * (Golub–Kahan, with relative deflation tests). The Givens rotations of the QR phase are recorded and
- * applied to the stored Uᵀ and Vᵀ in batches, strip by strip, so that each rotation works on
- * contiguous, cache-resident memory with the Vector API instead of streaming the whole matrix once
- * per sweep.
+ * <p>The SVD is Householder bidiagonalisation followed, from 64 columns, by divide and conquer on the
+ * bidiagonal (secular equations with weights recomputed from the roots, merges as matrix products;
+ * {@link dev.oialr4j.linalg.Gemm}), whose vectors are then lifted through the reflectors. Smaller
+ * bidiagonals, and the leaves of the divide and conquer, use implicit-shift QR (Golub–Kahan, with
+ * relative deflation tests), whose Givens rotations are recorded and applied in batches, strip by
+ * strip, on contiguous, cache-resident memory. {@link dev.oialr4j.linalg.Svd#leading} forms only the
+ * leading singular vectors that a caller keeps.
  */
 package dev.oialr4j.linalg;
