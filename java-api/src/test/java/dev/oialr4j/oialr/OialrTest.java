@@ -26,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.oialr4j.autograd.Ops;
@@ -43,6 +44,7 @@ import dev.oialr4j.optim.ParamGroup;
 import dev.oialr4j.optim.ParamState;
 import dev.oialr4j.optim.Sgd;
 import dev.oialr4j.tensor.Tensor;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -212,6 +214,23 @@ class OialrTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> new Oialr(config().build()).convert(net, opt, be));
         assertTrue(e.getMessage().contains("weight"), e.getMessage());
+    }
+
+    @Test
+    void aLayerThatFailsItsSvdFailsTheRoundInsteadOfHangingIt() {
+        // Three small layers run side by side, each SVD and rotation product a task; the middle one's Σ
+        // is not finite, so its SVD throws while the other tasks (some waiting for that SVD) go on.
+        Net net = new Net(7, 16, 24, 24, 24, 4);
+        Optimizer opt = Opt.ADAMW.create(be, net, 1e-3, 0.0);
+        Oialr oialr = new Oialr(config().build());
+        oialr.convert(net, opt, be);
+        LowRankLinear middle = net.lowRank(2);
+        float[] sigma = be.toHost(middle.sigma().value());
+        sigma[3] = Float.NaN;
+        middle.sigma().setValue(be.fromHost(sigma, middle.rank(), middle.rank()));
+        IllegalArgumentException e = assertTimeoutPreemptively(Duration.ofSeconds(30),
+                () -> assertThrows(IllegalArgumentException.class, () -> oialr.updateRound(opt, be)));
+        assertTrue(e.getMessage().contains("finite") || e.getMessage().contains("NaN"), e.getMessage());
     }
 
     // ---- what a round does to U Σ Vᵀ ----------------------------------------------------------------
