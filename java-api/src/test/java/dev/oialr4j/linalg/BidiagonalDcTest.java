@@ -93,6 +93,34 @@ class BidiagonalDcTest {
         });
     }
 
+    @ParameterizedTest(name = "n = {0}")
+    @ValueSource(ints = {20, 100, 257})
+    void leadingVectorsAreTheFullDecompositionsColumns(int n) {
+        Random rnd = new Random(300 + n);
+        double[] d = new double[n];
+        double[] e = new double[n];
+        fill(rnd, d, e, 1, 1);
+        BidiagonalDc.Node full = BidiagonalDc.solve(d, e, n);
+        int keep = n / 3;
+        BidiagonalDc.Node lead = BidiagonalDc.solveLeading(d, e, n, values -> keep);
+        assertEquals(keep, lead.vectors());
+        // Full: values unordered; leading: descending, with the vectors of the first keep of them.
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, (p, q) -> Double.compare(full.s()[q], full.s()[p]));
+        for (int q = 0; q < n; q++) {
+            assertEquals(full.s()[order[q]], lead.s()[q], 0.0, "value " + q);
+        }
+        for (int q = 0; q < keep; q++) {
+            for (int i = 0; i < n; i++) {
+                assertEquals(full.x()[i * n + order[q]], lead.x()[i * keep + q], 0.0, "x " + i + "," + q);
+                assertEquals(full.y()[i * n + order[q]], lead.y()[i * keep + q], 0.0, "y " + i + "," + q);
+            }
+        }
+    }
+
     private static void fill(Random rnd, double[] d, double[] e, double ds, double es) {
         int n = d.length;
         for (int i = 0; i < n; i++) {
