@@ -66,19 +66,15 @@ final class BidiagonalDc {
     static Node solveLeading(double[] d, double[] e, int n, ToIntFunction<double[]> rank) {
         if (n <= LEAF) {
             Node all = leaf(d, 0, e, n, 0);
-            int[] order = pick(all.s(), rank);
-            double[] sorted = new double[n];
-            int[] desc = descending(all.s());
-            for (int q = 0; q < n; q++) {
-                sorted[q] = all.s()[desc[q]];
-            }
+            Selection sel = select(all.s(), rank);
+            int[] order = sel.columns();
             double[] x = new double[n * order.length];
             double[] y = new double[n * order.length];
             for (int q = 0; q < order.length; q++) {
                 copyColumn(all.x(), n, n, order[q], x, order.length, q);
                 copyColumn(all.y(), n, n, order[q], y, order.length, q);
             }
-            return new Node(n, 0, sorted, x, y, order.length);
+            return new Node(n, 0, sel.values(), x, y, order.length);
         }
         return solve(d, 0, e, n, 0, rank);
     }
@@ -223,7 +219,8 @@ final class BidiagonalDc {
         }
         if (scale == 0) {
             // B = 0: any orthonormal bases do.
-            int wanted = pick(new double[n], rank).length;
+            Selection sel = select(new double[n], rank);
+            int wanted = sel.columns().length;
             int yCols = rank == null ? cols : wanted;
             double[] x = new double[n * wanted];
             double[] y = new double[cols * yCols];
@@ -234,7 +231,7 @@ final class BidiagonalDc {
             if (nullVector != null) {
                 copyColumn(nullVector, cols, 1, 0, y, yCols, n);
             }
-            return new Node(n, sqre, new double[n], x, y, wanted);
+            return new Node(n, sqre, sel.values(), x, y, wanted);
         }
         for (int a = 0; a < n; a++) {
             dv[a] /= scale;
@@ -379,7 +376,8 @@ final class BidiagonalDc {
         for (int t = 0; t < nd; t++) {
             values[nk + t] = deflatedValue[t] * scale;
         }
-        int[] pick = pick(values, rank);
+        Selection sel = select(values, rank);
+        int[] pick = sel.columns();
         int wanted = pick.length;
         int[] rootIndex = new int[wanted];
         int nr = 0;
@@ -424,25 +422,20 @@ final class BidiagonalDc {
         if (nullVector != null) {
             copyColumn(nullVector, cols, 1, 0, y, yCols, n);
         }
-        if (rank != null) {
-            double[] sorted = new double[n];
-            int[] order = descending(values);
-            for (int q = 0; q < n; q++) {
-                sorted[q] = values[order[q]];
-            }
-            values = sorted;
-        }
-        return new Node(n, sqre, values, x, y, wanted);
+        return new Node(n, sqre, sel.values(), x, y, wanted);
     }
 
+    /** The output columns (indices into the values) and the values as the node reports them. */
+    private record Selection(int[] columns, double[] values) {}
+
     /**
-     * The output columns: all of them in order, or (rank given) the first rank(σ descending) of the
-     * values in descending order (stable, as {@link Svd} orders them).
+     * Without rank: every column, values as they are. With rank: the values in descending order (stable,
+     * as {@link Svd} orders them) and the columns of the first rank(those values) of them.
      */
-    private static int[] pick(double[] values, ToIntFunction<double[]> rank) {
+    private static Selection select(double[] values, ToIntFunction<double[]> rank) {
         int n = values.length;
         if (rank == null) {
-            return identityOrder(n);
+            return new Selection(identityOrder(n), values);
         }
         int[] order = descending(values);
         double[] sorted = new double[n];
@@ -453,7 +446,7 @@ final class BidiagonalDc {
         if (r < 0 || r > n) {
             throw new IllegalArgumentException("rank " + r + " is outside 0.." + n);
         }
-        return Arrays.copyOf(order, r);
+        return new Selection(Arrays.copyOf(order, r), sorted);
     }
 
     private static int[] descending(double[] values) {

@@ -564,15 +564,16 @@ public final class Oialr implements TrainerCallback {
             values = sortedDiagonal(s, r);
             if (values != null) {
                 identity = true; // Σ is already diag(σ) with σ descending (e.g. right after conversion)
+                newRank = config.rankRule().newRank(values, c.fullRank);
             } else {
                 // Only the singular vectors that survive the cut are formed (P and Q are r × newRank).
                 Svd.Leading svd = Svd.leading(s, r, r, sigma -> config.rankRule().newRank(sigma, c.fullRank));
                 values = svd.s();
                 p = svd.u();
                 q = svd.v();
-                identity = isIdentity(p, r, svd.r()) && isIdentity(q, r, svd.r());
+                newRank = svd.r();
+                identity = isIdentity(p, r, newRank) && isIdentity(q, r, newRank);
             }
-            newRank = config.rankRule().newRank(values, c.fullRank);
         }
 
         /** U ← U P, V ← V Q and the optimizer state, all cut to the new rank; pool: threads for the products, or null. */
