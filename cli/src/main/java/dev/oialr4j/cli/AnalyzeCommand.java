@@ -17,7 +17,7 @@ import picocli.CommandLine.Parameters;
  * trainable-% and rank curves; the numbers also go to analysis.json.
  */
 @Command(name = "analyze", mixinStandardHelpOptions = true,
-        description = "Draw basis-stability and mixing-similarity heat maps and the accuracy, trainable-% and rank"
+        description = "Draw basis-stability and mixing-similarity heat maps and the accuracy, trainable-%% and rank"
                 + " curves of a run trained with --snapshots.")
 public final class AnalyzeCommand implements Callable<Integer> {
 

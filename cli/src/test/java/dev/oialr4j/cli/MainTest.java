@@ -55,6 +55,18 @@ class MainTest {
     }
 
     @Test
+    void everyHelpTextRendersWithoutFormatWarnings() {
+        // picocli treats descriptions as format strings: a lone '%' prints a warning and the raw text.
+        for (String[] args : List.of(new String[] {"--help"}, new String[] {"train", "--help"},
+                new String[] {"compare", "--help"}, new String[] {"analyze", "--help"})) {
+            Result r = run(args);
+            assertEquals(0, r.code(), String.join(" ", args));
+            assertFalse(r.err().contains("WARN") || r.out().contains("WARN"), String.join(" ", args) + ":\n" + r.err());
+            assertTrue(r.out().startsWith("Usage: oialr4j"), r.out());
+        }
+    }
+
+    @Test
     void unknownFlagIsAUsageError() {
         Result r = run("train", "--no-such-flag");
         assertEquals(2, r.code());
