@@ -24,6 +24,11 @@
 #                                 vit-small and resnet20 (5 epochs) on that subset, delay and update-every
 #                                 halved so the schedule falls on the same epochs as on the full set, with
 #                                 the GPU's memory in use logged every second. Run dirs land in $OUT.
+#   native/gpu-check.sh prepare-verify  here, after prepare and prepare-e2e: stages the JUnit launcher and the
+#                                 test classes in .gpu/verify so that one call can run the parity suite with
+#                                 the smaller runtime and the CLI jar, then the end-to-end runs
+#   native/gpu-check.sh verify    on the GPU machine: the parity suite and GPU kernel tests (jre-min, the CLI
+#                                 jar), then the e2e runs; for a session with one device call to spend
 #   native/gpu-check.sh hide-data / restore-data
 #                                 here, around a device-tool call: the device tool copies the tracked files
 #                                 plus what is carried, at most 64 MiB, and the bundled data set alone is
@@ -34,6 +39,7 @@
 #   run(command="bash native/gpu-check.sh", carry=[".gpu"], timeout_s=420)
 #   run(command="bash native/gpu-check.sh profile", carry=[".gpu"], timeout_s=420)
 #   run(command="bash native/gpu-check.sh e2e", carry=[".gpu/jre-min", ".gpu/e2e"], timeout_s=300)
+#   run(command="bash native/gpu-check.sh verify", carry=[".gpu/jre-min", ".gpu/e2e", ".gpu/verify"], timeout_s=480)
 # then 'restore-data'.
 #
 # Models come from dev.oialr4j.cuda.StepBenchmark.MODELS (one line per model there; PyTorch builders in
@@ -56,11 +62,11 @@ classpath() {
   echo "${cp#:}:$GPU_DIR/test-classes"
 }
 
-run_parity() {  # $1: expect a GPU (1) or not (0); prints the console summary, returns its status
-  local select=()
+run_parity() {  # $1: expect a GPU (1) or not (0); $2, $3: runtime and class path (default: prepare's)
+  local select=() jre=${2:-$GPU_DIR/jre} cp=${3:-$(classpath)} launcher=${4:-$GPU_DIR/lib}
   for t in "${GPU_TESTS[@]}"; do select+=(--select-class "dev.oialr4j.cuda.$t"); done
-  timeout 140 "$GPU_DIR/jre/bin/java" "${JOPTS[@]}" -jar "$GPU_DIR/lib/junit-platform-console-standalone-$JUNIT_VERSION.jar" \
-    execute --disable-banner --disable-ansi-colors --details=tree --class-path "$(classpath)" "${select[@]}"
+  timeout 140 "$jre/bin/java" "${JOPTS[@]}" -jar "$launcher/junit-platform-console-standalone-$JUNIT_VERSION.jar" \
+    execute --disable-banner --disable-ansi-colors --details=tree --class-path "$cp" "${select[@]}"
 }
 
 prepare() {
@@ -272,6 +278,39 @@ PY
     || { echo "prepare-e2e: the runtime cannot start the CLI" >&2; exit 1; }
 }
 
+prepare_verify() {
+  cd "$ROOT"
+  [ -d "$GPU_DIR/test-classes" ] && [ -f "$GPU_DIR/e2e/oialr4j.jar" ] \
+    || { echo "prepare-verify: run 'prepare' and 'prepare-e2e' first" >&2; exit 1; }
+  rm -rf "$GPU_DIR/verify"
+  mkdir -p "$GPU_DIR/verify"
+  cp "$GPU_DIR/lib/junit-platform-console-standalone-$JUNIT_VERSION.jar" "$GPU_DIR/verify/"
+  cp -r "$GPU_DIR/test-classes" "$GPU_DIR/verify/test-classes"
+  local mib
+  mib=$(du -smc "$GPU_DIR/e2e" "$GPU_DIR/jre-min" "$GPU_DIR/verify" | tail -1 | cut -f1)
+  echo "prepare-verify: .gpu/e2e + .gpu/jre-min + .gpu/verify = $mib MiB"
+  [ "$mib" -lt 62 ] || { echo "prepare-verify: too large to carry beside the tracked files" >&2; exit 1; }
+  local out
+  out=$(run_parity 0 "$GPU_DIR/jre-min" "$GPU_DIR/e2e/oialr4j.jar:$GPU_DIR/verify/test-classes" "$GPU_DIR/verify" 2>&1) \
+    || { echo "$out" >&2; echo "prepare-verify: the test launcher failed with the small runtime" >&2; exit 1; }
+  echo "$out" | grep -E 'tests (successful|aborted|failed)' | sed 's/^/prepare-verify: /'
+}
+
+verify() {
+  [ -d "$GPU_DIR/verify" ] || { echo "gpu-check: .gpu/verify is missing; run 'native/gpu-check.sh prepare-verify' first" >&2; exit 1; }
+  cd "$ROOT"
+  cuda_libraries
+  local start=$SECONDS log="$GPU_DIR/verify/parity.log" status=0
+  echo "== parity suite and GPU kernel tests"
+  run_parity 1 "$GPU_DIR/jre-min" "$GPU_DIR/e2e/oialr4j.jar:$GPU_DIR/verify/test-classes" "$GPU_DIR/verify" > "$log" 2>&1 \
+    || status=$?
+  grep -v '^WARNING' "$log" | grep -E '✘|[Ee]xception|expected|tests (successful|failed|aborted)' | head -40
+  echo "== parity: exit $status, $((SECONDS - start)) s"
+  [ -n "${OUT:-}" ] && cp "$log" "$OUT/parity.log"
+  e2e
+  echo "== verify done in $((SECONDS - start)) s; parity exit $status"
+}
+
 e2e() {
   [ -x "$GPU_DIR/jre-min/bin/java" ] || { echo "gpu-check: .gpu/jre-min is missing; run 'native/gpu-check.sh prepare-e2e' first" >&2; exit 1; }
   cd "$ROOT"
@@ -302,8 +341,10 @@ case "$MODE" in
   run) run ;;
   profile) profile ;;
   prepare-e2e) prepare_e2e ;;
+  prepare-verify) prepare_verify ;;
+  verify) verify ;;
   e2e) e2e ;;
   hide-data) hide_data ;;
   restore-data) restore_data ;;
-  *) echo "usage: native/gpu-check.sh [prepare|run|profile|prepare-e2e|e2e|hide-data|restore-data]" >&2; exit 2 ;;
+  *) echo "usage: native/gpu-check.sh [prepare|run|profile|prepare-e2e|e2e|prepare-verify|verify|hide-data|restore-data]" >&2; exit 2 ;;
 esac
