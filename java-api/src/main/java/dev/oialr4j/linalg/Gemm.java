@@ -32,18 +32,7 @@ public final class Gemm {
             double[] panel = new double[k * w];
             double[] tile = new double[4 * w];
             for (int strip = s0; strip < s1; strip++) {
-                int j = strip * w;
-                int width = Math.min(w, n - j);
-                for (int p = 0; p < k; p++) {
-                    System.arraycopy(b, p * ldb + j, panel, p * w, width);
-                }
-                int i = 0;
-                for (; i + 4 <= m; i += 4) {
-                    rows4(a, i, k, panel, w, c, n, j, width, tile);
-                }
-                for (; i < m; i++) {
-                    row1(a, i, k, panel, w, c, n, j, width, tile);
-                }
+                strip(a, 0, k, b, 0, ldb, c, 0, n, m, k, strip * w, Math.min(w, n - strip * w), false, panel, tile);
             }
         };
         if (pool == null) {
@@ -54,16 +43,54 @@ public final class Gemm {
         return c;
     }
 
+    /**
+     * C ← A·B, or C ← C − A·B when {@code subtract}, on strided row-major blocks: A is m×k at a[ao + i·lda + p],
+     * B is k×n at b[bo + p·ldb + j], C is m×n at c[co + i·ldc + j]. On the calling thread. Each entry of A·B is
+     * the same fused multiply-add chain over p = 0..k−1 as in {@link #multiply}, whatever m is, so a row's
+     * result does not depend on the other rows of the call.
+     */
+    static void product(double[] a, int ao, int lda, double[] b, int bo, int ldb, double[] c, int co, int ldc, int m,
+            int k, int n, boolean subtract) {
+        if (m <= 0 || n <= 0) {
+            return;
+        }
+        int w = STRIP_VECTORS * D.length();
+        double[] panel = new double[k * w];
+        double[] tile = new double[4 * w];
+        for (int j = 0; j < n; j += w) {
+            strip(a, ao, lda, b, bo, ldb, c, co, ldc, m, k, j, Math.min(w, n - j), subtract, panel, tile);
+        }
+    }
+
     /** Vectors per strip of C's columns (and of the packed panel of B). */
     private static final int STRIP_VECTORS = 3;
 
-    private static void rows4(double[] a, int i, int k, double[] panel, int w, double[] c, int n, int j, int width,
-                              double[] tile) {
+    /** Columns j..j+width of C (width ≤ the strip width w): B's strip packed into a zero-padded k×w panel. */
+    private static void strip(double[] a, int ao, int lda, double[] b, int bo, int ldb, double[] c, int co, int ldc,
+            int m, int k, int j, int width, boolean subtract, double[] panel, double[] tile) {
+        int w = STRIP_VECTORS * D.length();
+        if (width < w) {
+            java.util.Arrays.fill(panel, 0, k * w, 0.0);
+        }
+        for (int p = 0; p < k; p++) {
+            System.arraycopy(b, bo + p * ldb + j, panel, p * w, width);
+        }
+        int i = 0;
+        for (; i + 4 <= m; i += 4) {
+            rows4(a, ao + i * lda, lda, k, panel, w, c, co + i * ldc + j, ldc, width, subtract, tile);
+        }
+        for (; i < m; i++) {
+            row1(a, ao + i * lda, k, panel, w, c, co + i * ldc + j, width, subtract, tile);
+        }
+    }
+
+    /** Four rows of C (from c[ci], row stride ldc) against the panel; A's rows start at a[a0], stride lda. */
+    private static void rows4(double[] a, int a0, int lda, int k, double[] panel, int w, double[] c, int ci, int ldc,
+            int width, boolean subtract, double[] tile) {
         int l = D.length();
-        int a0 = i * k;
-        int a1 = a0 + k;
-        int a2 = a1 + k;
-        int a3 = a2 + k;
+        int a1 = a0 + lda;
+        int a2 = a1 + lda;
+        int a3 = a2 + lda;
         DoubleVector c00 = DoubleVector.zero(D);
         DoubleVector c01 = DoubleVector.zero(D);
         DoubleVector c02 = DoubleVector.zero(D);
@@ -98,19 +125,32 @@ public final class Gemm {
             c32 = b2.fma(x, c32);
         }
         if (width == w) {
-            int r0 = i * n + j;
-            c00.intoArray(c, r0);
-            c01.intoArray(c, r0 + l);
-            c02.intoArray(c, r0 + 2 * l);
-            c10.intoArray(c, r0 + n);
-            c11.intoArray(c, r0 + n + l);
-            c12.intoArray(c, r0 + n + 2 * l);
-            c20.intoArray(c, r0 + 2 * n);
-            c21.intoArray(c, r0 + 2 * n + l);
-            c22.intoArray(c, r0 + 2 * n + 2 * l);
-            c30.intoArray(c, r0 + 3 * n);
-            c31.intoArray(c, r0 + 3 * n + l);
-            c32.intoArray(c, r0 + 3 * n + 2 * l);
+            if (subtract) {
+                c00 = DoubleVector.fromArray(D, c, ci).sub(c00);
+                c01 = DoubleVector.fromArray(D, c, ci + l).sub(c01);
+                c02 = DoubleVector.fromArray(D, c, ci + 2 * l).sub(c02);
+                c10 = DoubleVector.fromArray(D, c, ci + ldc).sub(c10);
+                c11 = DoubleVector.fromArray(D, c, ci + ldc + l).sub(c11);
+                c12 = DoubleVector.fromArray(D, c, ci + ldc + 2 * l).sub(c12);
+                c20 = DoubleVector.fromArray(D, c, ci + 2 * ldc).sub(c20);
+                c21 = DoubleVector.fromArray(D, c, ci + 2 * ldc + l).sub(c21);
+                c22 = DoubleVector.fromArray(D, c, ci + 2 * ldc + 2 * l).sub(c22);
+                c30 = DoubleVector.fromArray(D, c, ci + 3 * ldc).sub(c30);
+                c31 = DoubleVector.fromArray(D, c, ci + 3 * ldc + l).sub(c31);
+                c32 = DoubleVector.fromArray(D, c, ci + 3 * ldc + 2 * l).sub(c32);
+            }
+            c00.intoArray(c, ci);
+            c01.intoArray(c, ci + l);
+            c02.intoArray(c, ci + 2 * l);
+            c10.intoArray(c, ci + ldc);
+            c11.intoArray(c, ci + ldc + l);
+            c12.intoArray(c, ci + ldc + 2 * l);
+            c20.intoArray(c, ci + 2 * ldc);
+            c21.intoArray(c, ci + 2 * ldc + l);
+            c22.intoArray(c, ci + 2 * ldc + 2 * l);
+            c30.intoArray(c, ci + 3 * ldc);
+            c31.intoArray(c, ci + 3 * ldc + l);
+            c32.intoArray(c, ci + 3 * ldc + 2 * l);
             return;
         }
         c00.intoArray(tile, 0);
@@ -126,15 +166,14 @@ public final class Gemm {
         c31.intoArray(tile, 3 * w + l);
         c32.intoArray(tile, 3 * w + 2 * l);
         for (int q = 0; q < 4; q++) {
-            System.arraycopy(tile, q * w, c, (i + q) * n + j, width);
+            store(tile, q * w, c, ci + q * ldc, width, subtract);
         }
     }
 
     /** One row of C against the panel (the rows left over after the blocks of four). */
-    private static void row1(double[] a, int i, int k, double[] panel, int w, double[] c, int n, int j, int width,
-                             double[] tile) {
+    private static void row1(double[] a, int a0, int k, double[] panel, int w, double[] c, int ci, int width,
+            boolean subtract, double[] tile) {
         int l = D.length();
-        int a0 = i * k;
         DoubleVector c0 = DoubleVector.zero(D);
         DoubleVector c1 = DoubleVector.zero(D);
         DoubleVector c2 = DoubleVector.zero(D);
@@ -147,6 +186,16 @@ public final class Gemm {
         c0.intoArray(tile, 0);
         c1.intoArray(tile, l);
         c2.intoArray(tile, 2 * l);
-        System.arraycopy(tile, 0, c, i * n + j, width);
+        store(tile, 0, c, ci, width, subtract);
+    }
+
+    private static void store(double[] tile, int to, double[] c, int ci, int width, boolean subtract) {
+        if (!subtract) {
+            System.arraycopy(tile, to, c, ci, width);
+            return;
+        }
+        for (int j = 0; j < width; j++) {
+            c[ci + j] -= tile[to + j];
+        }
     }
 }

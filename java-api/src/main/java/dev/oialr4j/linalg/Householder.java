@@ -293,7 +293,7 @@ final class Householder {
      */
     static double[] formLeftTransposed(double[] a, int m, int n, int k, double[] tau) {
         // Reflectors copied out contiguously: row j holds v_j at columns j..m−1.
-        double[] vs = reflectorRows(k, m);
+        double[] vs = new double[k * m];
         for (int j = 0; j < k; j++) {
             vs[j * m + j] = 1;
             for (int i = j + 1; i < m; i++) {
@@ -313,7 +313,7 @@ final class Householder {
 
     /** As {@link #applyLeftTransposed(double[], int, int, int, double[], double[])} for an x of {@code rows}×k. */
     static double[] applyLeftTransposed(double[] a, int m, int n, int k, double[] tau, double[] x, int rows) {
-        double[] vs = reflectorRows(k, m);
+        double[] vs = new double[k * m];
         for (int j = 0; j < k; j++) {
             vs[j * m + j] = 1;
             for (int i = j + 1; i < m; i++) {
@@ -342,7 +342,7 @@ final class Householder {
     /** As {@link #applyRightTransposed(double[], int, double[], double[])} for an x of {@code rows}×n. */
     static double[] applyRightTransposed(double[] a, int n, double[] tauR, double[] x, int rows) {
         // Shifted by one: reflector j of the product below is G_{j−1}, acting from index j.
-        double[] vs = reflectorRows(n, n);
+        double[] vs = new double[n * n];
         double[] tau = new double[n];
         for (int j = 1; j < n; j++) {
             vs[j * n + j] = 1;
@@ -353,26 +353,23 @@ final class Householder {
     }
 
     /**
-     * Qᵀ for Q = H_first·…·H_{k−1}·[I; 0] (or (Q·[initᵀ; 0])ᵀ when init, rows×k, is given), with H_j = I − tau[j]·v_j·v_jᵀ and v_j in row j of vs (zero
-     * before index j, 1 at j). Row r of Qᵀ is e_rᵀ·H_r·H_{r−1}·…·H_first (reflectors after r leave e_r
-     * alone), so rows are independent.
+     * Qᵀ for Q = H_first·…·H_{k−1}·[I; 0] (or (Q·[initᵀ; 0])ᵀ when init, rows×k, is given), with
+     * H_j = I − tau[j]·v_j·v_jᵀ and v_j in row j of vs (zero before index j, 1 at j). Row r of Qᵀ is
+     * e_rᵀ·H_{k−1}·…·H_first, and for init = null the reflectors after r leave e_r alone.
      *
-     * <p>Reflectors are applied in fixed groups {4g, …, 4g+3} as one block I − V·T·Vᵀ (the compact WY
-     * form), to four rows at a time: sixteen dot products share each load, which makes the kernel
-     * bound by arithmetic rather than by memory traffic. A reflector whose index is outside
-     * [first, k) counts as the identity (τ = 0); vs must have rows up to the next multiple of four
-     * (see {@link #reflectorRows}).
+     * <p>Reflectors are applied in blocks of {@value #BLOCK}, highest first, each as one compact WY block
+     * I − V·T·Vᵀ (LAPACK's dlarft/dlarfb): X ← X − ((X·V)·T)·Vᵀ on the columns the block touches, three
+     * {@link Gemm#product} calls per row range, so the work runs at matrix-product speed and each block's
+     * vectors are read once per row range rather than once per few rows. A reflector whose index is
+     * outside [first, k) counts as the identity (τ = 0). A row's result depends only on that row, so it is
+     * the same whatever rows are asked for and however the row ranges are spread over the threads.
      */
     private static double[] formTransposed(double[] vs, int m, int k, int first, double[] tau, double[] init,
             int rows) {
         if (init == null ? rows != k : init.length != rows * k) {
             throw new IllegalArgumentException("init must be rows×k (rows = k without one)");
         }
-        // Rows are computed in groups of four with one kernel; a last group of fewer rows is padded with
-        // zero rows rather than given to a one-row kernel, whose rounding differs, so that a row's result
-        // does not depend on how many rows are asked for (the leading SVD relies on it).
-        int padded = (rows + 3) & ~3;
-        double[] qt = new double[padded * m];
+        double[] qt = new double[rows * m];
         if (init == null) {
             for (int r = 0; r < k; r++) {
                 qt[r * m + r] = 1;
@@ -382,87 +379,84 @@ final class Householder {
                 System.arraycopy(init, r * k, qt, r * m, k);
             }
         }
-        int groups = (k + 3) / 4;
-        if (vs.length < groups * 4 * m) {
-            throw new IllegalStateException("reflector rows not padded to a multiple of four");
-        }
-        double[] taus = new double[groups * 4];
-        for (int j = first; j < k; j++) {
-            taus[j] = tau[j];
-        }
-        double[] ts = new double[groups * 16];
-        int[] offs = new int[groups * 4];
-        for (int g = 0; g < groups; g++) {
-            blockFactor(vs, m, g, taus, ts, offs);
-        }
-        // Rows in super-blocks of about 256 KiB (L2), in groups of four: each reflector block comes from
-        // memory once per super-block and from cache for the other row groups.
-        int superRows = Math.max(4, Math.min(64, (32 * 1024 / m) & ~3));
-        int blocks = (padded + superRows - 1) / superRows;
-        int gFirst = first / 4;
-        // Super-blocks own disjoint rows of Qᵀ, so they run in parallel; the result does not depend on
-        // the thread count. Small matrices (few blocks) stay on the calling thread.
-        ROWS.forRange(blocks, 4, (blk0, blk1) -> {
-            double[] work = new double[16];
-            double[] t = new double[16];
-            int[] vOff = new int[4];
-            for (int blk = blk0; blk < blk1; blk++) {
-                int b0 = blk * superRows;
-                int b1 = Math.min(padded, b0 + superRows);
-                int gTop = ((init == null ? b1 : k) - 1) / 4;
-                for (int g = gTop; g >= gFirst; g--) {
-                    int col = 4 * g;
-                    int len = m - col;
-                    if (taus[col] == 0 && taus[col + 1] == 0 && taus[col + 2] == 0 && taus[col + 3] == 0) {
-                        continue;
-                    }
-                    System.arraycopy(offs, g * 4, vOff, 0, 4);
-                    System.arraycopy(ts, g * 16, t, 0, 16);
-                    // Rows r < 4g are still e_r on indices ≥ 4g, so the block leaves them alone (not so for a general init).
-                    int r = init == null ? Math.max(b0, col) : b0;
-                    for (; r < b1; r += 4) {
-                        VectorOps.reflectRows4Block4(qt, r * m + col, m, vs, vOff, len, t, work);
-                    }
+        double[] v = new double[Math.min(BLOCK, k) * m];
+        double[] vt = new double[v.length];
+        double[] t = new double[BLOCK * BLOCK];
+        for (int j0 = (k - 1) / BLOCK * BLOCK; j0 + BLOCK > first && j0 >= 0; j0 -= BLOCK) {
+            int b = Math.min(BLOCK, k - j0);
+            int len = m - j0;
+            boolean any = false;
+            // Columns in the order H_{j0+b−1}, …, H_{j0}: the block is their product in that order.
+            for (int c = 0; c < b; c++) {
+                int j = j0 + b - 1 - c;
+                double tj = j >= first ? tau[j] : 0;
+                any |= tj != 0;
+                System.arraycopy(vs, j * m + j0, vt, c * len, len);
+            }
+            if (!any) {
+                continue;
+            }
+            for (int c = 0; c < b; c++) {
+                for (int i = 0; i < len; i++) {
+                    v[i * b + c] = vt[c * len + i];
                 }
             }
-        });
-        return padded == rows ? qt : Arrays.copyOf(qt, rows * m);
+            blockFactor(vt, v, len, b, j0, first, tau, t);
+            // Starting from the identity, rows above j0 are still e_r on these columns: the block leaves them alone.
+            int r0 = init == null ? j0 : 0;
+            int chunks = (rows - r0 + ROW_CHUNK - 1) / ROW_CHUNK;
+            int bb = b;
+            int col = j0;
+            int width = len;
+            ROWS.forRange(chunks, (long) ROW_CHUNK * len * b >= PARALLEL_MIN_BLOCK ? 1 : chunks, (c0, c1) -> {
+                int lo = r0 + c0 * ROW_CHUNK;
+                int hi = Math.min(rows, r0 + c1 * ROW_CHUNK);
+                int n = hi - lo;
+                double[] xv = new double[n * bb];
+                double[] xvt = new double[n * bb];
+                Gemm.product(qt, lo * m + col, m, v, 0, bb, xv, 0, bb, n, width, bb, false);
+                Gemm.product(xv, 0, bb, t, 0, BLOCK, xvt, 0, bb, n, bb, bb, false);
+                Gemm.product(xvt, 0, bb, vt, 0, width, qt, lo * m + col, m, n, bb, width, true);
+            });
+        }
+        return qt;
     }
 
+    /** Reflectors per compact WY block of {@link #formTransposed}. */
+    static final int BLOCK = 48;
+    /** Rows per task of {@link #formTransposed}. */
+    private static final int ROW_CHUNK = 64;
+    /** Work of one row chunk (rows × length × block) from which the chunks go to the threads. */
+    private static final long PARALLEL_MIN_BLOCK = 256 * 1024;
+
     /**
-     * The triangular factor of reflector group g: H_{4g+3}·H_{4g+2}·H_{4g+1}·H_{4g} = I − V·T·Vᵀ with the
-     * columns of V in that order (LAPACK's forward dlarft recurrence, on the vectors from index 4g on).
-     * Writes T (row-major 4×4) to ts[16g..] and the column offsets into vs to offs[4g..].
+     * The triangular factor of one block: with the columns of V (len×b; vt its transpose) the reflectors
+     * H_{j0+b−1}, …, H_{j0} in that order, their product is I − V·T·Vᵀ (LAPACK's forward dlarft recurrence).
+     * Writes T (b×b, upper triangular) into t with row stride {@value #BLOCK}.
      */
-    private static void blockFactor(double[] vs, int m, int g, double[] taus, double[] ts, int[] offs) {
-        int col = 4 * g;
-        int len = m - col;
-        int t0 = g * 16;
-        for (int c = 0; c < 4; c++) {
-            offs[g * 4 + c] = (col + 3 - c) * m + col;
-        }
-        for (int i = 0; i < 4; i++) {
-            double ti = taus[col + 3 - i];
-            ts[t0 + i * 4 + i] = ti;
+    private static void blockFactor(double[] vt, double[] v, int len, int b, int j0, int first, double[] tau,
+            double[] t) {
+        Arrays.fill(t, 0.0);
+        double[] gram = new double[b];
+        for (int i = 0; i < b; i++) {
+            int j = j0 + b - 1 - i;
+            double ti = j >= first ? tau[j] : 0;
+            t[i * BLOCK + i] = ti;
             if (i == 0 || ti == 0) {
                 continue;
             }
-            double[] gram = new double[i];
+            // Column i of V is zero before its own index j − j0, which the earlier (higher) ones start after.
+            int from = j - j0;
             for (int l = 0; l < i; l++) {
-                gram[l] = VectorOps.dot(vs, offs[g * 4 + l], vs, offs[g * 4 + i], len);
+                gram[l] = VectorOps.dot(vt, l * len + from, vt, i * len + from, len - from);
             }
             for (int a = 0; a < i; a++) {
                 double sum = 0;
                 for (int l = a; l < i; l++) {
-                    sum = Math.fma(ts[t0 + a * 4 + l], gram[l], sum);
+                    sum = Math.fma(t[a * BLOCK + l], gram[l], sum);
                 }
-                ts[t0 + a * 4 + i] = -ti * sum;
+                t[a * BLOCK + i] = -ti * sum;
             }
         }
-    }
-
-    /** Zeroed storage for k reflector rows of length m, padded to a multiple of four rows. */
-    static double[] reflectorRows(int k, int m) {
-        return new double[(k + 3) / 4 * 4 * m];
     }
 }
