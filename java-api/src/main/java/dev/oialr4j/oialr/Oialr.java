@@ -276,21 +276,23 @@ public final class Oialr implements TrainerCallback {
             updates.add(LayerUpdate.read(layers.get(i), optimizer, backend, config, checkOrtho));
         }
         // A layer that carries most of the round's work (typically one that has just joined the roll-out
-        // with its full-rank Σ) runs first on its own with the threads inside its SVD and rotations;
-        // running it beside the small ones would leave it one core. The rest run side by side (a single
-        // one on the calling thread, with the threads inside it).
+        // with its full-rank Σ) has its SVD first, alone, with the threads inside; running it beside the
+        // small ones would leave it one core. Its three rotation products then share the queue with the
+        // other layers' SVDs and products, one core each (alone in the round, the threads go inside them).
         int big = dominant(updates);
-        if (big >= 0) {
-            updates.get(big).compute(workers());
-        }
         List<LayerUpdate> rest = new ArrayList<>(updates);
         if (big >= 0) {
-            rest.remove(big);
-        }
-        if (rest.size() == 1) {
-            rest.get(0).compute(workers());
+            LayerUpdate first = rest.remove(big);
+            first.decompose();
+            if (rest.isEmpty()) {
+                first.rotate(workers());
+            } else {
+                sideBySide(rest, first);
+            }
+        } else if (rest.size() == 1) {
+            rest.get(0).compute(workers()); // a single layer: the threads inside its SVD and products
         } else if (rest.size() > 1) {
-            sideBySide(rest);
+            sideBySide(rest, null);
         }
         for (LayerUpdate u : updates) {
             u.apply(optimizer, backend);
@@ -308,28 +310,37 @@ public final class Oialr implements TrainerCallback {
      * Several layers' updates on the threads, each layer's SVD one task and each of its three rotation
      * products another, taken in that order from one queue: all SVDs are claimed before any rotation, so a
      * rotation only ever waits for an SVD that is running, and a thread that would idle while another
-     * finishes an SVD (three layers on two threads) does another layer's products instead.
+     * finishes an SVD (three layers on two threads) does another layer's products instead. {@code done},
+     * if not null, is a layer whose SVD has already run: only its products join the queue, first.
      */
-    private static void sideBySide(List<LayerUpdate> rest) {
-        int layers = rest.size();
+    private static void sideBySide(List<LayerUpdate> rest, LayerUpdate done) {
+        List<LayerUpdate> all = new ArrayList<>();
+        if (done != null) {
+            all.add(done);
+        }
+        all.addAll(rest);
+        int first = done == null ? 0 : 1; // layers before this one are already decomposed
+        int layers = all.size();
+        int svds = layers - first;
         CountDownLatch[] decomposed = new CountDownLatch[layers];
         boolean[] failed = new boolean[layers];
         for (int i = 0; i < layers; i++) {
-            decomposed[i] = new CountDownLatch(1);
+            decomposed[i] = new CountDownLatch(i < first ? 0 : 1);
         }
-        workers().forChunks(layers * (1 + ROTATION_PARTS), (t, count) -> {
-            if (t < layers) {
+        workers().forChunks(svds + layers * ROTATION_PARTS, (t, count) -> {
+            if (t < svds) {
+                int i = first + t;
                 try {
-                    rest.get(t).decompose();
+                    all.get(i).decompose();
                 } catch (RuntimeException | Error e) {
-                    failed[t] = true;
+                    failed[i] = true;
                     throw e;
                 } finally {
-                    decomposed[t].countDown();
+                    decomposed[i].countDown();
                 }
                 return;
             }
-            int i = (t - layers) / ROTATION_PARTS;
+            int i = (t - svds) / ROTATION_PARTS;
             try {
                 decomposed[i].await();
             } catch (InterruptedException e) {
@@ -337,7 +348,7 @@ public final class Oialr implements TrainerCallback {
                 throw new IllegalStateException("interrupted in an update round", e);
             }
             if (!failed[i]) {
-                rest.get(i).rotate((t - layers) % ROTATION_PARTS, null);
+                all.get(i).rotate((t - svds) % ROTATION_PARTS, null);
             }
         });
     }

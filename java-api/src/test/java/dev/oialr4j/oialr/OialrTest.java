@@ -284,6 +284,40 @@ class OialrTest {
         assertTrue(orthonormalityError(host(be, l.v().value()), 16, 16) < 1e-5);
     }
 
+    @Test
+    void aDominantLayerAndSmallOnesAllKeepTheirProducts() {
+        // One layer of rank 400 carries most of the round (its SVD runs first with the threads, its rotation
+        // products then share the queue with the two small layers' SVDs and products).
+        Net net = new Net(9, 400, 400, 48, 48, 4);
+        SplittableRandom rng = new SplittableRandom(10);
+        Tensor x = gaussian(be, rng, 32, 400);
+        int[] y = labels(rng, 32, 4);
+        Optimizer opt = Opt.ADAMW.create(be, net, 0.02, 0.01);
+        Oialr oialr = new Oialr(config().cutoffFraction(0.0).build());
+        oialr.convert(net, opt, be);
+        for (int i = 0; i < 5; i++) {
+            trainStep(net, opt, be, x, y);
+        }
+        double[][] before = new double[3][];
+        for (int k = 0; k < 3; k++) {
+            before[k] = product(be, net.lowRank(2 * k));
+        }
+        float[] yBefore = forward(net, be, x);
+        assertTimeoutPreemptively(Duration.ofSeconds(60), () -> oialr.updateRound(opt, be));
+        for (int k = 0; k < 3; k++) {
+            LowRankLinear l = net.lowRank(2 * k);
+            int m = l.outFeatures();
+            int n = l.inFeatures();
+            assertEquals(Math.min(m, n), l.rank(), "layer " + k + ": cutoff 0 cuts nothing");
+            double rel = relativeError(before[k], product(be, l));
+            assertTrue(rel < 1e-5, "layer " + k + ": U Σ Vᵀ changed by " + rel);
+            assertTrue(orthonormalityError(host(be, l.u().value()), m, l.rank()) < 1e-5, "layer " + k + " U");
+            assertTrue(orthonormalityError(host(be, l.v().value()), n, l.rank()) < 1e-5, "layer " + k + " V");
+            assertArrayEquals(new int[] {l.rank(), l.rank()}, ((ParamState.Adam) opt.state(l.sigma())).m.dims());
+        }
+        assertTrue(relativeError(toDouble(yBefore), toDouble(forward(net, be, x))) < 1e-5, "outputs unchanged");
+    }
+
     /** σ spectrum with a gap after six values; β = 0.2 puts i₀ at 6. */
     private static final double[] SPECTRUM = {9, 7, 5, 4, 3, 2.5, 0.2, 0.15, 0.1, 0.05, 0.02, 0.01};
 
