@@ -1,6 +1,7 @@
 package dev.oialr4j.linalg;
 
 import dev.oialr4j.backend.Parallel;
+import java.util.Arrays;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -70,7 +71,7 @@ public final class Gemm {
             int m, int k, int j, int width, boolean subtract, double[] panel, double[] tile) {
         int w = STRIP_VECTORS * D.length();
         if (width < w) {
-            java.util.Arrays.fill(panel, 0, k * w, 0.0);
+            Arrays.fill(panel, 0, k * w, 0.0);
         }
         for (int p = 0; p < k; p++) {
             System.arraycopy(b, bo + p * ldb + j, panel, p * w, width);

@@ -423,7 +423,7 @@ final class Householder {
     }
 
     /** Reflectors per compact WY block of {@link #formTransposed}. */
-    static final int BLOCK = 48;
+    private static final int BLOCK = 48;
     /** Rows per task of {@link #formTransposed}. */
     private static final int ROW_CHUNK = 64;
     /** Work of one row chunk (rows × length × block) from which the chunks go to the threads. */
