@@ -401,22 +401,20 @@ final class Householder {
                     v[i * b + c] = vt[c * len + i];
                 }
             }
-            blockFactor(vt, v, len, b, j0, first, tau, t);
+            blockFactor(vt, len, b, j0, first, tau, t);
             // Starting from the identity, rows above j0 are still e_r on these columns: the block leaves them alone.
             int r0 = init == null ? j0 : 0;
             int chunks = (rows - r0 + ROW_CHUNK - 1) / ROW_CHUNK;
-            int bb = b;
             int col = j0;
-            int width = len;
             ROWS.forRange(chunks, (long) ROW_CHUNK * len * b >= PARALLEL_MIN_BLOCK ? 1 : chunks, (c0, c1) -> {
                 int lo = r0 + c0 * ROW_CHUNK;
                 int hi = Math.min(rows, r0 + c1 * ROW_CHUNK);
                 int n = hi - lo;
-                double[] xv = new double[n * bb];
-                double[] xvt = new double[n * bb];
-                Gemm.product(qt, lo * m + col, m, v, 0, bb, xv, 0, bb, n, width, bb, false);
-                Gemm.product(xv, 0, bb, t, 0, BLOCK, xvt, 0, bb, n, bb, bb, false);
-                Gemm.product(xvt, 0, bb, vt, 0, width, qt, lo * m + col, m, n, bb, width, true);
+                double[] xv = new double[n * b];
+                double[] xvt = new double[n * b];
+                Gemm.product(qt, lo * m + col, m, v, 0, b, xv, 0, b, n, len, b, false);
+                Gemm.product(xv, 0, b, t, 0, BLOCK, xvt, 0, b, n, b, b, false);
+                Gemm.product(xvt, 0, b, vt, 0, len, qt, lo * m + col, m, n, b, len, true);
             });
         }
         return qt;
@@ -430,12 +428,11 @@ final class Householder {
     private static final long PARALLEL_MIN_BLOCK = 256 * 1024;
 
     /**
-     * The triangular factor of one block: with the columns of V (len×b; vt its transpose) the reflectors
+     * The triangular factor of one block: with the columns of V (len×b, given as its transpose vt) the reflectors
      * H_{j0+b−1}, …, H_{j0} in that order, their product is I − V·T·Vᵀ (LAPACK's forward dlarft recurrence).
      * Writes T (b×b, upper triangular) into t with row stride {@value #BLOCK}.
      */
-    private static void blockFactor(double[] vt, double[] v, int len, int b, int j0, int first, double[] tau,
-            double[] t) {
+    private static void blockFactor(double[] vt, int len, int b, int j0, int first, double[] tau, double[] t) {
         Arrays.fill(t, 0.0);
         double[] gram = new double[b];
         for (int i = 0; i < b; i++) {
