@@ -137,187 +137,29 @@ final class BidiagonalDc {
     /**
      * Joins the upper block (k×(k+1)) and the lower one through the middle row (alpha in column k, beta in
      * column k+1).
+     *
+     * <p>The steps are separate methods on purpose: this runs a few dozen times per SVD, too rarely for the
+     * JIT to compile one large method early, and a large method's loops get compiled one by one (each
+     * compile of the whole method); small methods are compiled once each, sooner and far more cheaply.
      */
     private static Node merge(Node top, Node bot, double alpha, double beta, int n, int sqre,
             ToIntFunction<double[]> rank) {
-        int k = top.n;
-        int n2 = bot.n;
-        int cols = n + sqre;
-        int c1 = k + 1;
-        int c2 = n2 + sqre;
-        // Arrow index a: 0 = the middle row (left) and the null column (right); 1..k the upper block's
-        // values; k+1..n−1 the lower block's. Left vectors live in B's n rows, right ones in its columns.
-        double[] dv = new double[n];
-        double[] z = new double[n];
-        double[] left = new double[n * n];
-        double[] right = new double[cols * n];
-        boolean[] leftTop = new boolean[n];
-        boolean[] leftBot = new boolean[n];
-        boolean[] rightTop = new boolean[n];
-        boolean[] rightBot = new boolean[n];
-        left[k * n] = 1;
-        for (int j = 0; j < k; j++) {
-            dv[1 + j] = top.s[j];
-            z[1 + j] = alpha * top.y[k * c1 + j];
-            leftTop[1 + j] = true;
-            rightTop[1 + j] = true;
-        }
-        for (int j = 0; j < n2; j++) {
-            dv[k + 1 + j] = bot.s[j];
-            z[k + 1 + j] = beta * bot.y[j];
-            leftBot[k + 1 + j] = true;
-            rightBot[k + 1 + j] = true;
-        }
-        // The blocks' vectors, row by row (contiguous copies): upper ones in arrow columns 1..k, lower ones
-        // in k+1..n−1.
-        for (int i = 0; i < k; i++) {
-            System.arraycopy(top.x, i * k, left, i * n + 1, k);
-        }
-        for (int i = 0; i < n2; i++) {
-            System.arraycopy(bot.x, i * n2, left, (k + 1 + i) * n + k + 1, n2);
-        }
-        for (int i = 0; i < c1; i++) {
-            System.arraycopy(top.y, i * c1, right, i * n + 1, k);
-        }
-        for (int i = 0; i < c2; i++) {
-            System.arraycopy(bot.y, i * c2, right, (c1 + i) * n + k + 1, n2);
-        }
-        // The null columns: the upper block's, and for sqre = 1 the lower block's, rotated so that one
-        // carries all of the middle row's weight and the other none (that one is B's null vector).
-        double za = alpha * top.y[k * c1 + k];
-        double[] nullVector = null;
-        if (sqre == 1) {
-            double zb = beta * bot.y[n2];
-            double h = VectorOps.hypot(za, zb);
-            double c = h == 0 ? 1 : za / h;
-            double s = h == 0 ? 0 : zb / h;
-            nullVector = new double[cols];
-            for (int i = 0; i < c1; i++) {
-                double t = top.y[i * c1 + k];
-                right[i * n] = c * t;
-                nullVector[i] = -s * t;
-            }
-            for (int i = 0; i < c2; i++) {
-                double t = bot.y[i * c2 + n2];
-                right[(c1 + i) * n] = s * t;
-                nullVector[c1 + i] = c * t;
-            }
-            z[0] = h;
-            rightBot[0] = true;
-        } else {
-            for (int i = 0; i < c1; i++) {
-                right[i * n] = top.y[i * c1 + k];
-            }
-            z[0] = za;
-        }
-        rightTop[0] = true;
-
+        Arrow arrow = Arrow.assemble(top, bot, alpha, beta, n, sqre);
         // Scale to keep the secular equation far from overflow.
-        double scale = Math.max(Math.abs(alpha), Math.abs(beta));
-        for (int a = 1; a < n; a++) {
-            scale = Math.max(scale, dv[a]);
-        }
+        double scale = arrow.scale(alpha, beta);
         if (scale == 0) {
-            // B = 0: any orthonormal bases do.
-            Selection sel = select(new double[n], rank);
-            int wanted = sel.columns().length;
-            int yCols = rank == null ? cols : wanted;
-            double[] x = new double[n * wanted];
-            double[] y = new double[cols * yCols];
-            for (int q = 0; q < wanted; q++) {
-                copyColumn(left, n, n, q, x, wanted, q);
-                copyColumn(right, cols, n, q, y, yCols, q);
-            }
-            if (nullVector != null) {
-                copyColumn(nullVector, cols, 1, 0, y, yCols, n);
-            }
-            return new Node(n, sqre, sel.values(), x, y, wanted);
+            return arrow.zero(rank); // B = 0: any orthonormal bases do
         }
-        for (int a = 0; a < n; a++) {
-            dv[a] /= scale;
-            z[a] /= scale;
-        }
-
-        // Poles in ascending order (the null column, d = 0, first).
-        Integer[] boxed = new Integer[n - 1];
-        for (int a = 1; a < n; a++) {
-            boxed[a - 1] = a;
-        }
-        Arrays.sort(boxed, (p, q) -> Double.compare(dv[p], dv[q]));
-        double zmax = 0;
-        for (int a = 0; a < n; a++) {
-            zmax = Math.max(zmax, Math.abs(z[a]));
-        }
-        double tol = 8 * EPS * Math.max(1.0, zmax);
-        if (Math.abs(z[0]) <= tol) {
-            z[0] = z[0] < 0 ? -tol : tol;
-        }
-        int[] kept = new int[n];
-        int nKept = 0;
-        kept[nKept++] = 0;
-        int[] deflated = new int[n];
-        double[] deflatedValue = new double[n];
-        int nd = 0;
-        for (Integer boxedA : boxed) {
-            int a = boxedA;
-            if (Math.abs(z[a]) <= tol) {
-                deflated[nd] = a;
-                deflatedValue[nd++] = dv[a];
-                continue;
-            }
-            int last = kept[nKept - 1];
-            if (last == 0 && dv[a] <= tol) {
-                // A value at round-off level next to the null column: rotate the two columns so that this
-                // one loses its weight; its diagonal entry becomes c·d (the s·d left in column 0 is below tol).
-                double h = VectorOps.hypot(z[0], z[a]);
-                double c = z[0] / h;
-                double sn = z[a] / h;
-                rotateColumns(right, cols, n, 0, a, c, sn);
-                rightTop[0] |= rightTop[a];
-                rightBot[0] |= rightBot[a];
-                rightTop[a] = rightTop[0];
-                rightBot[a] = rightBot[0];
-                z[0] = h;
-                double value = c * dv[a];
-                if (value < 0) {
-                    scaleColumn(left, n, n, a, -1);
-                    value = -value;
-                }
-                deflated[nd] = a;
-                deflatedValue[nd++] = value;
-            } else if (last != 0 && dv[a] - dv[last] <= tol) {
-                // Two (nearly) equal values: one rotation on both sides moves last's weight onto a.
-                double h = VectorOps.hypot(z[last], z[a]);
-                double c = z[a] / h;
-                double sn = z[last] / h;
-                rotateColumns(left, n, n, a, last, c, sn);
-                rotateColumns(right, cols, n, a, last, c, sn);
-                boolean lt = leftTop[a] | leftTop[last];
-                boolean lb = leftBot[a] | leftBot[last];
-                boolean rt = rightTop[a] | rightTop[last];
-                boolean rb = rightBot[a] | rightBot[last];
-                leftTop[a] = leftTop[last] = lt;
-                leftBot[a] = leftBot[last] = lb;
-                rightTop[a] = rightTop[last] = rt;
-                rightBot[a] = rightBot[last] = rb;
-                z[a] = h;
-                z[last] = 0;
-                deflated[nd] = last;
-                deflatedValue[nd++] = dv[last];
-                kept[nKept - 1] = a;
-            } else {
-                kept[nKept++] = a;
-            }
-        }
-
-        int nk = nKept;
+        arrow.divide(scale);
+        Deflation f = arrow.deflate();
+        int nk = f.nKept;
 
         // Roots of the secular equation, relative to their nearer pole.
         double[] poles = new double[nk];
         double[] w = new double[nk];
         for (int t = 0; t < nk; t++) {
-            poles[t] = dv[kept[t]];
-            w[t] = z[kept[t]];
+            poles[t] = arrow.dv[f.kept[t]];
+            w[t] = arrow.z[f.kept[t]];
         }
         int[] origin = new int[nk];
         double[] tau = new double[nk];
@@ -338,28 +180,7 @@ final class BidiagonalDc {
         double[] vm = new double[nk * nk];
         Parallel.RangeBody vectors = (j0, j1) -> {
             for (int j = j0; j < j1; j++) {
-                double dOrigin = poles[origin[j]];
-                double sigma = dOrigin + tau[j];
-                double vn = 0;
-                double un = 1;
-                for (int t = 0; t < nk; t++) {
-                    double diff = (dOrigin - poles[t]) + tau[j];   // σ_j − d_t
-                    double v = -zhat[t] / (diff * (sigma + poles[t]));
-                    vm[t * nk + j] = v;
-                    vn += v * v;
-                    if (t > 0) {
-                        double u = poles[t] * v;
-                        um[t * nk + j] = u;
-                        un += u * u;
-                    }
-                }
-                um[j] = -1;
-                double vs = 1 / Math.sqrt(vn);
-                double us = 1 / Math.sqrt(un);
-                for (int t = 0; t < nk; t++) {
-                    vm[t * nk + j] *= vs;
-                    um[t * nk + j] *= us;
-                }
+                arrowVector(poles, zhat, nk, origin, tau, j, um, vm);
             }
         };
         if (nk >= PARALLEL_MIN) {
@@ -373,8 +194,8 @@ final class BidiagonalDc {
         for (int j = 0; j < nk; j++) {
             values[j] = (poles[origin[j]] + tau[j]) * scale;
         }
-        for (int t = 0; t < nd; t++) {
-            values[nk + t] = deflatedValue[t] * scale;
+        for (int t = 0; t < f.nDeflated; t++) {
+            values[nk + t] = f.deflatedValue[t] * scale;
         }
         Selection sel = select(values, rank);
         int[] pick = sel.columns();
@@ -384,45 +205,331 @@ final class BidiagonalDc {
         for (int q = 0; q < wanted; q++) {
             rootIndex[q] = pick[q] < nk ? nr++ : -1;
         }
-        double[] umSel = um;
-        double[] vmSel = vm;
-        if (rank != null) {
-            umSel = new double[nk * nr];
-            vmSel = new double[nk * nr];
-            for (int t = 0; t < nk; t++) {
-                for (int q = 0; q < wanted; q++) {
-                    int ri = rootIndex[q];
-                    if (ri >= 0) {
-                        umSel[t * nr + ri] = um[t * nk + pick[q]];
-                        vmSel[t * nr + ri] = vm[t * nk + pick[q]];
-                    }
+        double[] umSel = rank == null ? um : selectColumns(um, nk, pick, rootIndex, nr);
+        double[] vmSel = rank == null ? vm : selectColumns(vm, nk, pick, rootIndex, nr);
+        return arrow.lift(f, umSel, vmSel, nr, rootIndex, pick, sel.values(), rank);
+    }
+
+    /**
+     * The arrowhead of a merge before deflation: B = X·M·Yᵀ with X's columns in left (n×n) and Y's in
+     * right (cols×n), M's diagonal in dv and first row in z, and for each arrow index which row block of B
+     * its left and right vectors touch (the upper block, the lower one; the middle row only index 0's).
+     */
+    private static final class Arrow {
+        final int n;
+        final int sqre;
+        final int k;
+        final int n2;
+        final int cols;
+        final int c1;
+        final double[] dv;
+        final double[] z;
+        final double[] left;
+        final double[] right;
+        final boolean[] leftTop;
+        final boolean[] leftBot;
+        final boolean[] rightTop;
+        final boolean[] rightBot;
+        /** For sqre = 1, B's null vector (cols entries); else null. */
+        double[] nullVector;
+
+        private Arrow(int n, int sqre, int k, int n2) {
+            this.n = n;
+            this.sqre = sqre;
+            this.k = k;
+            this.n2 = n2;
+            this.cols = n + sqre;
+            this.c1 = k + 1;
+            dv = new double[n];
+            z = new double[n];
+            left = new double[n * n];
+            right = new double[cols * n];
+            leftTop = new boolean[n];
+            leftBot = new boolean[n];
+            rightTop = new boolean[n];
+            rightBot = new boolean[n];
+        }
+
+        // Arrow index a: 0 = the middle row (left) and the null column (right); 1..k the upper block's
+        // values; k+1..n−1 the lower block's. Left vectors live in B's n rows, right ones in its columns.
+        static Arrow assemble(Node top, Node bot, double alpha, double beta, int n, int sqre) {
+            int k = top.n;
+            int n2 = bot.n;
+            Arrow m = new Arrow(n, sqre, k, n2);
+            int c1 = m.c1;
+            int c2 = n2 + sqre;
+            m.left[k * n] = 1;
+            for (int j = 0; j < k; j++) {
+                m.dv[1 + j] = top.s[j];
+                m.z[1 + j] = alpha * top.y[k * c1 + j];
+                m.leftTop[1 + j] = true;
+                m.rightTop[1 + j] = true;
+            }
+            for (int j = 0; j < n2; j++) {
+                m.dv[k + 1 + j] = bot.s[j];
+                m.z[k + 1 + j] = beta * bot.y[j];
+                m.leftBot[k + 1 + j] = true;
+                m.rightBot[k + 1 + j] = true;
+            }
+            // The blocks' vectors, row by row (contiguous copies): upper ones in arrow columns 1..k, lower
+            // ones in k+1..n−1.
+            for (int i = 0; i < k; i++) {
+                System.arraycopy(top.x, i * k, m.left, i * n + 1, k);
+            }
+            for (int i = 0; i < n2; i++) {
+                System.arraycopy(bot.x, i * n2, m.left, (k + 1 + i) * n + k + 1, n2);
+            }
+            for (int i = 0; i < c1; i++) {
+                System.arraycopy(top.y, i * c1, m.right, i * n + 1, k);
+            }
+            for (int i = 0; i < c2; i++) {
+                System.arraycopy(bot.y, i * c2, m.right, (c1 + i) * n + k + 1, n2);
+            }
+            m.nullColumns(top, bot, alpha, beta, c2);
+            return m;
+        }
+
+        /**
+         * The null columns: the upper block's, and for sqre = 1 the lower block's, rotated so that one
+         * carries all of the middle row's weight and the other none (that one is B's null vector).
+         */
+        private void nullColumns(Node top, Node bot, double alpha, double beta, int c2) {
+            double za = alpha * top.y[k * c1 + k];
+            if (sqre == 1) {
+                double zb = beta * bot.y[n2];
+                double h = VectorOps.hypot(za, zb);
+                double c = h == 0 ? 1 : za / h;
+                double s = h == 0 ? 0 : zb / h;
+                nullVector = new double[cols];
+                for (int i = 0; i < c1; i++) {
+                    double t = top.y[i * c1 + k];
+                    right[i * n] = c * t;
+                    nullVector[i] = -s * t;
                 }
+                for (int i = 0; i < c2; i++) {
+                    double t = bot.y[i * c2 + n2];
+                    right[(c1 + i) * n] = s * t;
+                    nullVector[c1 + i] = c * t;
+                }
+                z[0] = h;
+                rightBot[0] = true;
+            } else {
+                for (int i = 0; i < c1; i++) {
+                    right[i * n] = top.y[i * c1 + k];
+                }
+                z[0] = za;
+            }
+            rightTop[0] = true;
+        }
+
+        /** The largest of |alpha|, |beta| and the blocks' values (0 only when B = 0). */
+        double scale(double alpha, double beta) {
+            double scale = Math.max(Math.abs(alpha), Math.abs(beta));
+            for (int a = 1; a < n; a++) {
+                scale = Math.max(scale, dv[a]);
+            }
+            return scale;
+        }
+
+        void divide(double scale) {
+            for (int a = 0; a < n; a++) {
+                dv[a] /= scale;
+                z[a] /= scale;
             }
         }
 
-        // B's vectors: the blocks' vectors times the arrowhead's, row blocks apart.
-        double[] rootsX = new double[n * nr];
-        liftRows(left, n, kept, nk, umSel, nr, 0, k, leftTop, rootsX);
-        System.arraycopy(umSel, 0, rootsX, k * nr, nr);  // the middle row: only arrow index 0 has it
-        liftRows(left, n, kept, nk, umSel, nr, k + 1, n, leftBot, rootsX);
-        double[] rootsY = new double[cols * nr];
-        liftRows(right, n, kept, nk, vmSel, nr, 0, c1, rightTop, rootsY);
-        liftRows(right, n, kept, nk, vmSel, nr, c1, cols, rightBot, rootsY);
+        /** B = 0: every value is 0 and the arrow's own columns serve as vectors. */
+        Node zero(ToIntFunction<double[]> rank) {
+            Selection sel = select(new double[n], rank);
+            int wanted = sel.columns().length;
+            int yCols = rank == null ? cols : wanted;
+            double[] x = new double[n * wanted];
+            double[] y = new double[cols * yCols];
+            for (int q = 0; q < wanted; q++) {
+                copyColumn(left, n, n, q, x, wanted, q);
+                copyColumn(right, cols, n, q, y, yCols, q);
+            }
+            if (nullVector != null) {
+                copyColumn(nullVector, cols, 1, 0, y, yCols, n);
+            }
+            return new Node(n, sqre, sel.values(), x, y, wanted);
+        }
 
-        int yCols = rank == null ? cols : wanted;
-        double[] x = new double[n * wanted];
-        double[] y = new double[cols * yCols];
-        // Output column q comes from column ri of the lifted roots, or (ri < 0) from arrow column a.
-        int[] arrowColumn = new int[wanted];
-        for (int q = 0; q < wanted; q++) {
-            arrowColumn[q] = rootIndex[q] >= 0 ? -1 : deflated[pick[q] - nk];
+        /**
+         * Deflation, poles in ascending order (the null column, d = 0, first): a weight at round-off level
+         * leaves its value as it is; a value at round-off level next to the null column, or two (nearly)
+         * equal values, are rotated so that one of them loses its weight.
+         */
+        Deflation deflate() {
+            int[] ascending = ascendingPoles(dv, n);
+            double zmax = 0;
+            for (int a = 0; a < n; a++) {
+                zmax = Math.max(zmax, Math.abs(z[a]));
+            }
+            double tol = 8 * EPS * Math.max(1.0, zmax);
+            if (Math.abs(z[0]) <= tol) {
+                z[0] = z[0] < 0 ? -tol : tol;
+            }
+            Deflation f = new Deflation(n);
+            f.kept[f.nKept++] = 0;
+            for (int a : ascending) {
+                if (Math.abs(z[a]) <= tol) {
+                    f.deflated[f.nDeflated] = a;
+                    f.deflatedValue[f.nDeflated++] = dv[a];
+                    continue;
+                }
+                int last = f.kept[f.nKept - 1];
+                if (last == 0 && dv[a] <= tol) {
+                    f.deflated[f.nDeflated] = a;
+                    f.deflatedValue[f.nDeflated++] = intoNullColumn(a);
+                } else if (last != 0 && dv[a] - dv[last] <= tol) {
+                    mergePair(last, a);
+                    f.deflated[f.nDeflated] = last;
+                    f.deflatedValue[f.nDeflated++] = dv[last];
+                    f.kept[f.nKept - 1] = a;
+                } else {
+                    f.kept[f.nKept++] = a;
+                }
+            }
+            return f;
         }
-        gatherRows(rootsX, nr, left, n, rootIndex, arrowColumn, x, wanted, n);
-        gatherRows(rootsY, nr, right, n, rootIndex, arrowColumn, y, yCols, cols);
-        if (nullVector != null) {
-            copyColumn(nullVector, cols, 1, 0, y, yCols, n);
+
+        /**
+         * A value at round-off level next to the null column: rotates the two columns so that this one loses
+         * its weight and returns its new value c·d (the s·d left in column 0 is below the tolerance).
+         */
+        private double intoNullColumn(int a) {
+            double h = VectorOps.hypot(z[0], z[a]);
+            double c = z[0] / h;
+            double sn = z[a] / h;
+            rotateColumns(right, cols, n, 0, a, c, sn);
+            rightTop[0] |= rightTop[a];
+            rightBot[0] |= rightBot[a];
+            rightTop[a] = rightTop[0];
+            rightBot[a] = rightBot[0];
+            z[0] = h;
+            double value = c * dv[a];
+            if (value < 0) {
+                scaleColumn(left, n, n, a, -1);
+                value = -value;
+            }
+            return value;
         }
-        return new Node(n, sqre, sel.values(), x, y, wanted);
+
+        /** Two (nearly) equal values: one rotation on both sides moves last's weight onto a. */
+        private void mergePair(int last, int a) {
+            double h = VectorOps.hypot(z[last], z[a]);
+            double c = z[a] / h;
+            double sn = z[last] / h;
+            rotateColumns(left, n, n, a, last, c, sn);
+            rotateColumns(right, cols, n, a, last, c, sn);
+            boolean lt = leftTop[a] | leftTop[last];
+            boolean lb = leftBot[a] | leftBot[last];
+            boolean rt = rightTop[a] | rightTop[last];
+            boolean rb = rightBot[a] | rightBot[last];
+            leftTop[a] = leftTop[last] = lt;
+            leftBot[a] = leftBot[last] = lb;
+            rightTop[a] = rightTop[last] = rt;
+            rightBot[a] = rightBot[last] = rb;
+            z[a] = h;
+            z[last] = 0;
+        }
+
+        /**
+         * B's vectors: the blocks' vectors times the arrowhead's (umSel, vmSel: nk × nr, the roots that get
+         * vectors), row blocks apart; output column q from root rootIndex[q], or (−1) from the deflated
+         * arrow column of value pick[q].
+         */
+        Node lift(Deflation f, double[] umSel, double[] vmSel, int nr, int[] rootIndex, int[] pick,
+                double[] values, ToIntFunction<double[]> rank) {
+            int nk = f.nKept;
+            int wanted = pick.length;
+            double[] rootsX = new double[n * nr];
+            liftRows(left, n, f.kept, nk, umSel, nr, 0, k, leftTop, rootsX);
+            System.arraycopy(umSel, 0, rootsX, k * nr, nr);  // the middle row: only arrow index 0 has it
+            liftRows(left, n, f.kept, nk, umSel, nr, k + 1, n, leftBot, rootsX);
+            double[] rootsY = new double[cols * nr];
+            liftRows(right, n, f.kept, nk, vmSel, nr, 0, c1, rightTop, rootsY);
+            liftRows(right, n, f.kept, nk, vmSel, nr, c1, cols, rightBot, rootsY);
+
+            int yCols = rank == null ? cols : wanted;
+            double[] x = new double[n * wanted];
+            double[] y = new double[cols * yCols];
+            int[] arrowColumn = new int[wanted];
+            for (int q = 0; q < wanted; q++) {
+                arrowColumn[q] = rootIndex[q] >= 0 ? -1 : f.deflated[pick[q] - nk];
+            }
+            gatherRows(rootsX, nr, left, n, rootIndex, arrowColumn, x, wanted, n);
+            gatherRows(rootsY, nr, right, n, rootIndex, arrowColumn, y, yCols, cols);
+            if (nullVector != null) {
+                copyColumn(nullVector, cols, 1, 0, y, yCols, n);
+            }
+            return new Node(n, sqre, values, x, y, wanted);
+        }
+    }
+
+    /** Which arrow indices keep a root (kept, ascending poles) and which were deflated, with their values. */
+    private static final class Deflation {
+        final int[] kept;
+        final int[] deflated;
+        final double[] deflatedValue;
+        int nKept;
+        int nDeflated;
+
+        Deflation(int n) {
+            kept = new int[n];
+            deflated = new int[n];
+            deflatedValue = new double[n];
+        }
+    }
+
+    /** Arrow indices 1..n−1 ordered by their value, ascending (stable). */
+    private static int[] ascendingPoles(double[] dv, int n) {
+        return Matrices.stableOrder(dv, 1, n, false);
+    }
+
+    /** Column j of the arrowhead's vectors: v_t ∝ ẑ_t/(σ_j² − d_t²), u = (−1, d_t·v_t), both normalised. */
+    private static void arrowVector(double[] poles, double[] zhat, int nk, int[] origin, double[] tau, int j,
+            double[] um, double[] vm) {
+        double dOrigin = poles[origin[j]];
+        double sigma = dOrigin + tau[j];
+        double vn = 0;
+        double un = 1;
+        for (int t = 0; t < nk; t++) {
+            double diff = (dOrigin - poles[t]) + tau[j];   // σ_j − d_t
+            double v = -zhat[t] / (diff * (sigma + poles[t]));
+            vm[t * nk + j] = v;
+            vn += v * v;
+            if (t > 0) {
+                double u = poles[t] * v;
+                um[t * nk + j] = u;
+                un += u * u;
+            }
+        }
+        um[j] = -1;
+        double vs = 1 / Math.sqrt(vn);
+        double us = 1 / Math.sqrt(un);
+        for (int t = 0; t < nk; t++) {
+            vm[t * nk + j] *= vs;
+            um[t * nk + j] *= us;
+        }
+    }
+
+    /** Columns of m (nk × nk) for the picked roots, as an nk × nr matrix; rootIndex[q] < 0 skips pick q. */
+    private static double[] selectColumns(double[] m, int nk, int[] pick, int[] rootIndex, int nr) {
+        double[] out = new double[nk * nr];
+        int wanted = pick.length;
+        for (int t = 0; t < nk; t++) {
+            int row = t * nk;
+            int orow = t * nr;
+            for (int q = 0; q < wanted; q++) {
+                int ri = rootIndex[q];
+                if (ri >= 0) {
+                    out[orow + ri] = m[row + pick[q]];
+                }
+            }
+        }
+        return out;
     }
 
     /** The output columns (indices into the values) and the values as the node reports them. */
@@ -450,16 +557,7 @@ final class BidiagonalDc {
     }
 
     private static int[] descending(double[] values) {
-        Integer[] boxed = new Integer[values.length];
-        for (int i = 0; i < boxed.length; i++) {
-            boxed[i] = i;
-        }
-        Arrays.sort(boxed, (p, q) -> Double.compare(values[q], values[p]));
-        int[] order = new int[boxed.length];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = boxed[i];
-        }
-        return order;
+        return Matrices.stableOrder(values, 0, values.length, true);
     }
 
     /**

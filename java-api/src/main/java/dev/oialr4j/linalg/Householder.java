@@ -100,21 +100,58 @@ final class Householder {
      * the next step's w = vᵀ·A follows without another pass (v is that column scaled).
      */
     static void bidiagonalize(double[] a, int m, int n, double[] d, double[] e, double[] tauL, double[] tauR) {
-        double[] w = new double[n];
-        double[] u = new double[n];
-        double[] z = new double[n];
-        double[] out = new double[1];
+        // Each step is a method of its own: called n times per matrix, it is compiled early and once.
+        Bidiagonalization steps = new Bidiagonalization(a, m, n, d, e, tauL, tauR);
+        for (int k = 0; k < n; k++) {
+            if (!steps.step(k)) {
+                break;
+            }
+        }
+    }
+
+    /** The state of {@link #bidiagonalize} between its steps. */
+    private static final class Bidiagonalization {
+        final double[] a;
+        final int m;
+        final int n;
+        final double[] d;
+        final double[] e;
+        final double[] tauL;
+        final double[] tauR;
+        final double[] w;
+        final double[] u;
+        final double[] z;
+        final double[] out = new double[1];
+        final int blocks;
         // z is summed per fixed block of rows and the partial sums are added in block order, so the
         // result is the same whether the blocks run on one thread or several.
-        int blocks = (m + ROW_BLOCK - 1) / ROW_BLOCK;
-        double[] zParts = new double[blocks * n];
-        double[][] blockDots = new double[blocks][2];
+        final double[] zParts;
+        final double[][] blockDots;
         // col holds column k+1 as the row pass leaves it, so the next reflector reads it contiguously; the
         // scaling of that reflector's tail is then done row by row inside the (parallel) row pass instead of
         // down a strided column on one thread. Same operations, same bits.
-        double[] col = new double[m];
-        boolean haveZ = false;
-        for (int k = 0; k < n; k++) {
+        final double[] col;
+        boolean haveZ;
+
+        Bidiagonalization(double[] a, int m, int n, double[] d, double[] e, double[] tauL, double[] tauR) {
+            this.a = a;
+            this.m = m;
+            this.n = n;
+            this.d = d;
+            this.e = e;
+            this.tauL = tauL;
+            this.tauR = tauR;
+            w = new double[n];
+            u = new double[n];
+            z = new double[n];
+            blocks = (m + ROW_BLOCK - 1) / ROW_BLOCK;
+            zParts = new double[blocks * n];
+            blockDots = new double[blocks][2];
+            col = new double[m];
+        }
+
+        /** Step k; false after the last one. */
+        boolean step(int k) {
             int kk = k * n + k;
             double alpha = a[kk];
             double tau;
@@ -138,7 +175,7 @@ final class Householder {
                     }
                 }
                 a[kk] = d[k];
-                break;
+                return false;
             }
             if (tau != 0) {
                 leftRowUpdate(a, m, n, k, alpha, d[k], tau, haveZ, z, w);
@@ -155,22 +192,8 @@ final class Householder {
             }
             int first = (k + 2) / ROW_BLOCK;
             int count = blocks - first;
-            int kf = k;
             double sc = scal;
-            Parallel.ChunkBody body = (c, total) -> {
-                int b = first + c;
-                int zo = b * n;
-                java.util.Arrays.fill(zParts, zo, zo + len, 0.0);
-                int r1 = Math.min(m, (b + 1) * ROW_BLOCK);
-                int i = Math.max(kf + 2, b * ROW_BLOCK);
-                double[] dots = blockDots[b];
-                for (; i + 2 <= r1; i += 2) {
-                    bidiagonalRows2(a, n, kf, i, tau, tau2, w, u, len, zParts, zo, dots, sc, col);
-                }
-                for (; i < r1; i++) {
-                    bidiagonalRow(a, n, kf, i, tau, tau2, w, u, len, zParts, zo, sc, col);
-                }
-            };
+            Parallel.ChunkBody body = (c, total) -> rowBlock(first + c, k, tau, tau2, len, sc);
             if (count > 0) {
                 if ((long) (m - k) * len >= PARALLEL_MIN_ELEMENTS) {
                     ROWS.forChunks(count, body);
@@ -186,6 +209,22 @@ final class Householder {
             }
             haveZ = true;
             a[kk + 1] = e[k];
+            return true;
+        }
+
+        /** The rows of block b below row k+1 through step k, collecting their share of z in zParts. */
+        private void rowBlock(int b, int k, double tau, double tau2, int len, double scal) {
+            int zo = b * n;
+            java.util.Arrays.fill(zParts, zo, zo + len, 0.0);
+            int r1 = Math.min(m, (b + 1) * ROW_BLOCK);
+            int i = Math.max(k + 2, b * ROW_BLOCK);
+            double[] dots = blockDots[b];
+            for (; i + 2 <= r1; i += 2) {
+                bidiagonalRows2(a, n, k, i, tau, tau2, w, u, len, zParts, zo, dots, scal, col);
+            }
+            for (; i < r1; i++) {
+                bidiagonalRow(a, n, k, i, tau, tau2, w, u, len, zParts, zo, scal, col);
+            }
         }
     }
 

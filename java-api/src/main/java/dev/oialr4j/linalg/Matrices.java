@@ -61,6 +61,46 @@ final class Matrices {
         return t;
     }
 
+    /**
+     * The indices from..to−1 ordered by keys[i] (ascending, or descending), as {@link Double#compare} orders
+     * them; equal keys keep their index order. A plain merge sort on ints: the boxed Integer sort with a
+     * comparator it replaces made the JIT compile the JDK's sort once per comparator shape seen, which on
+     * two cores delayed the compilation of the SVD's own code by seconds.
+     */
+    static int[] stableOrder(double[] keys, int from, int to, boolean descending) {
+        int len = to - from;
+        int[] order = new int[len];
+        for (int i = 0; i < len; i++) {
+            order[i] = from + i;
+        }
+        int[] buffer = new int[len];
+        for (int width = 1; width < len; width *= 2) {
+            for (int lo = 0; lo < len - width; lo += 2 * width) {
+                mergeRuns(keys, order, buffer, lo, lo + width, Math.min(len, lo + 2 * width), descending);
+            }
+        }
+        return order;
+    }
+
+    /** Merges the sorted runs order[lo..mid) and order[mid..hi), the left one first on ties. */
+    private static void mergeRuns(double[] keys, int[] order, int[] buffer, int lo, int mid, int hi,
+            boolean descending) {
+        System.arraycopy(order, lo, buffer, lo, hi - lo);
+        int i = lo;
+        int j = mid;
+        for (int out = lo; out < hi; out++) {
+            if (i == mid) {
+                order[out] = buffer[j++];
+            } else if (j == hi) {
+                order[out] = buffer[i++];
+            } else {
+                int c = Double.compare(keys[buffer[j]], keys[buffer[i]]);
+                boolean rightFirst = descending ? c > 0 : c < 0;
+                order[out] = rightFirst ? buffer[j++] : buffer[i++];
+            }
+        }
+    }
+
     /** Largest |a[i]|. */
     static double maxAbs(double[] a) {
         double mx = 0;

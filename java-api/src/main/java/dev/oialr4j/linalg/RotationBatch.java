@@ -72,6 +72,13 @@ final class RotationBatch {
     private double[] rot = new double[0];
     private boolean[] fast = new boolean[0];
     private double[] scratch = new double[0];
+    // plan's running sizes of tab, the wavefront steps, slowTab and gen. plan's steps are separate methods
+    // so that each is compiled on its own, early and cheaply (one large method would be compiled late, and
+    // once per hot loop).
+    private int tabSize;
+    private int steps;
+    private int slowSize;
+    private int genSize;
 
     /** capacity: rotations per side; k: the number of rows of Uᵀ and Vᵀ. */
     RotationBatch(int capacity, int k) {
@@ -205,42 +212,13 @@ final class RotationBatch {
             fast = new boolean[size];
         }
         for (int q = 0; q < sweeps; q++) {
-            int lo = sweepLo[q];
-            int off = sweepOffset[q];
-            for (int t = 0; t < sweepCount[q]; t++) {
-                int i = off + t;
-                int j = lo + t;
-                double ci = c[i];
-                double si = s[i];
-                double dx = d[j];
-                double dy = d[j + 1];
-                double ndx = ci * dx;
-                double ndy = ci * dy;
-                int r = 4 * i;
-                if (Math.abs(ci) >= MIN_C && Math.abs(ndx) >= MIN_SCALE && Math.abs(ndy) >= MIN_SCALE) {
-                    rot[r] = 1;
-                    rot[r + 1] = si * dy / ndx;
-                    rot[r + 2] = -si * dx / ndy;
-                    rot[r + 3] = 1;
-                    fast[i] = true;
-                    d[j] = ndx;
-                    d[j + 1] = ndy;
-                } else {
-                    rot[r] = ci * dx;
-                    rot[r + 1] = si * dy;
-                    rot[r + 2] = -si * dx;
-                    rot[r + 3] = ci * dy;
-                    fast[i] = false;
-                    d[j] = 1;
-                    d[j + 1] = 1;
-                }
-            }
+            scaleSweep(q, c, s, d);
         }
         int ops = 0;
-        int tabSize = 0;
-        int steps = 0;
-        int slowSize = 0;
-        int genSize = 0;
+        tabSize = 0;
+        steps = 0;
+        slowSize = 0;
+        genSize = 0;
         int q = 0;
         while (q < sweeps) {
             boolean wave = false;
@@ -264,61 +242,7 @@ final class RotationBatch {
             opSweep[ops] = q;
             opWave[ops] = wave;
             if (wave) {
-                int n = hi - lo + WAVE;
-                tab = ensure(tab, tabSize + 2 * WAVE * n);
-                if (stepSlow.length < steps + n) {
-                    stepSlow = Arrays.copyOf(stepSlow, Math.max(steps + n, 2 * stepSlow.length));
-                }
-                Arrays.fill(stepSlow, steps, steps + n, -1);
-                opLo[ops] = lo;
-                opHi[ops] = hi;
-                opTab[ops] = tabSize;
-                opStep[ops] = steps;
-                for (int w = 0; w < WAVE; w++) {
-                    int sq = q + w;
-                    int from = sweepLo[sq];
-                    int to = from + sweepCount[sq];
-                    int off = sweepOffset[sq] - from;
-                    int p = tabSize + 2 * w;
-                    for (int i = 0; i < n; i++, p += 2 * WAVE) {
-                        int j = lo + i - w;
-                        if (j >= from && j < to) {
-                            int ri = off + j;
-                            tab[p] = rot[4 * ri + 1];
-                            tab[p + 1] = rot[4 * ri + 2];
-                            if (!fast[ri] && stepSlow[steps + i] < 0) {
-                                stepSlow[steps + i] = slowSize;
-                                slowSize += 4 * WAVE;
-                            }
-                        } else {
-                            tab[p] = 0;
-                            tab[p + 1] = 0;
-                        }
-                    }
-                }
-                // Steps with a general rotation get general coefficients for all their rotations.
-                slowTab = ensure(slowTab, slowSize);
-                for (int i = 0; i < n; i++) {
-                    int at = stepSlow[steps + i];
-                    if (at < 0) {
-                        continue;
-                    }
-                    for (int w = 0; w < WAVE; w++) {
-                        int sq = q + w;
-                        int j = lo + i - w;
-                        int pos = at + 4 * w;
-                        if (j >= sweepLo[sq] && j < sweepLo[sq] + sweepCount[sq]) {
-                            System.arraycopy(rot, 4 * (sweepOffset[sq] + j - sweepLo[sq]), slowTab, pos, 4);
-                        } else {
-                            slowTab[pos] = 1;
-                            slowTab[pos + 1] = 0;
-                            slowTab[pos + 2] = 0;
-                            slowTab[pos + 3] = 1;
-                        }
-                    }
-                }
-                tabSize += 2 * WAVE * n;
-                steps += n;
+                planWave(ops, q, lo, hi);
                 q += WAVE;
             } else {
                 int count = sweepCount[q];
@@ -331,6 +255,103 @@ final class RotationBatch {
             ops++;
         }
         return ops;
+    }
+
+    /** Sweep q's rotations with the scales d folded in (fast form where that is safe), updating d. */
+    private void scaleSweep(int q, double[] c, double[] s, double[] d) {
+        int lo = sweepLo[q];
+        int off = sweepOffset[q];
+        for (int t = 0; t < sweepCount[q]; t++) {
+            int i = off + t;
+            int j = lo + t;
+            double ci = c[i];
+            double si = s[i];
+            double dx = d[j];
+            double dy = d[j + 1];
+            double ndx = ci * dx;
+            double ndy = ci * dy;
+            int r = 4 * i;
+            if (Math.abs(ci) >= MIN_C && Math.abs(ndx) >= MIN_SCALE && Math.abs(ndy) >= MIN_SCALE) {
+                rot[r] = 1;
+                rot[r + 1] = si * dy / ndx;
+                rot[r + 2] = -si * dx / ndy;
+                rot[r + 3] = 1;
+                fast[i] = true;
+                d[j] = ndx;
+                d[j + 1] = ndy;
+            } else {
+                rot[r] = ci * dx;
+                rot[r + 1] = si * dy;
+                rot[r + 2] = -si * dx;
+                rot[r + 3] = ci * dy;
+                fast[i] = false;
+                d[j] = 1;
+                d[j + 1] = 1;
+            }
+        }
+    }
+
+    /** Operation ops as a wavefront over sweeps q..q+WAVE−1, rows lo..hi: its coefficient tables. */
+    private void planWave(int ops, int q, int lo, int hi) {
+        int n = hi - lo + WAVE;
+        tab = ensure(tab, tabSize + 2 * WAVE * n);
+        if (stepSlow.length < steps + n) {
+            stepSlow = Arrays.copyOf(stepSlow, Math.max(steps + n, 2 * stepSlow.length));
+        }
+        Arrays.fill(stepSlow, steps, steps + n, -1);
+        opLo[ops] = lo;
+        opHi[ops] = hi;
+        opTab[ops] = tabSize;
+        opStep[ops] = steps;
+        for (int w = 0; w < WAVE; w++) {
+            int sq = q + w;
+            int from = sweepLo[sq];
+            int to = from + sweepCount[sq];
+            int off = sweepOffset[sq] - from;
+            int p = tabSize + 2 * w;
+            for (int i = 0; i < n; i++, p += 2 * WAVE) {
+                int j = lo + i - w;
+                if (j >= from && j < to) {
+                    int ri = off + j;
+                    tab[p] = rot[4 * ri + 1];
+                    tab[p + 1] = rot[4 * ri + 2];
+                    if (!fast[ri] && stepSlow[steps + i] < 0) {
+                        stepSlow[steps + i] = slowSize;
+                        slowSize += 4 * WAVE;
+                    }
+                } else {
+                    tab[p] = 0;
+                    tab[p + 1] = 0;
+                }
+            }
+        }
+        // Steps with a general rotation get general coefficients for all their rotations.
+        slowTab = ensure(slowTab, slowSize);
+        for (int i = 0; i < n; i++) {
+            int at = stepSlow[steps + i];
+            if (at >= 0) {
+                slowStep(q, lo + i, at);
+            }
+        }
+        tabSize += 2 * WAVE * n;
+        steps += n;
+    }
+
+    /** General coefficients of every rotation of a wavefront step (row lo + i) into slowTab[at..]. */
+    private void slowStep(int q, int row, int at) {
+        for (int w = 0; w < WAVE; w++) {
+            int sq = q + w;
+            int j = row - w;
+            int pos = at + 4 * w;
+            if (j >= sweepLo[sq] && j < sweepLo[sq] + sweepCount[sq]) {
+                System.arraycopy(rot, 4 * (sweepOffset[sq] + j - sweepLo[sq]), slowTab, pos, 4);
+            } else {
+                slowTab[pos] = 1;
+                slowTab[pos + 1] = 0;
+                slowTab[pos + 2] = 0;
+                slowTab[pos + 3] = 1;
+            }
+        }
     }
 
     private static double[] ensure(double[] a, int n) {

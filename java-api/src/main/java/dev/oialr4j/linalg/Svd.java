@@ -310,11 +310,7 @@ public final class Svd {
      */
     private static Result assemble(int m, int n, double[] d, double[] ut, double[] vt) {
         int k = d.length;
-        Integer[] order = new Integer[k];
-        for (int j = 0; j < k; j++) {
-            order[j] = j;
-        }
-        Arrays.sort(order, (x, y) -> Double.compare(d[y], d[x]));
+        int[] order = Matrices.stableOrder(d, 0, k, true);
         double[] s = new double[k];
         int[] src = new int[k];
         double[] sign = new double[k];
