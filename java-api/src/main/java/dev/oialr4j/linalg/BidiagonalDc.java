@@ -519,15 +519,17 @@ final class BidiagonalDc {
     private static double[] selectColumns(double[] m, int nk, int[] pick, int[] rootIndex, int nr) {
         double[] out = new double[nk * nr];
         int wanted = pick.length;
-        for (int t = 0; t < nk; t++) {
-            int row = t * nk;
-            int orow = t * nr;
-            for (int q = 0; q < wanted; q++) {
-                int ri = rootIndex[q];
-                if (ri >= 0) {
-                    out[orow + ri] = m[row + pick[q]];
-                }
+        int[] columns = new int[wanted];
+        int[] at = new int[wanted];
+        int count = 0;
+        for (int q = 0; q < wanted; q++) {
+            if (rootIndex[q] >= 0) {
+                columns[count] = pick[q];
+                at[count++] = rootIndex[q];
             }
+        }
+        for (int t = 0; t < nk; t++) {
+            gather(m, t * nk, columns, out, t * nr, at, count);
         }
         return out;
     }
@@ -580,12 +582,13 @@ final class BidiagonalDc {
         if (nt == 0 || width == 0) {
             return;
         }
+        int[] columns = new int[nt];
+        for (int q = 0; q < nt; q++) {
+            columns[q] = kept[ts[q]];
+        }
         double[] a = new double[rows * nt];
         for (int i = 0; i < rows; i++) {
-            int row = (r0 + i) * ld;
-            for (int q = 0; q < nt; q++) {
-                a[i * nt + q] = basis[row + kept[ts[q]]];
-            }
+            gather(basis, (r0 + i) * ld, columns, a, i * nt, nt);
         }
         double[] b = new double[nt * width];
         for (int q = 0; q < nt; q++) {
@@ -716,20 +719,25 @@ final class BidiagonalDc {
     private static double[] loewner(double[] p, double[] w, int nk, int[] origin, double[] tau) {
         double[] zhat = new double[nk];
         for (int i = 0; i < nk; i++) {
-            double pi = p[i];
-            int last = nk - 1;
-            double prod = sigmaMinus(p, origin, tau, last, pi) * sigmaPlus(p, origin, tau, last, pi);
-            for (int j = 0; j < i; j++) {
-                prod *= sigmaMinus(p, origin, tau, j, pi) * sigmaPlus(p, origin, tau, j, pi)
-                        / ((p[j] - pi) * (p[j] + pi));
-            }
-            for (int j = i; j < last; j++) {
-                prod *= sigmaMinus(p, origin, tau, j, pi) * sigmaPlus(p, origin, tau, j, pi)
-                        / ((p[j + 1] - pi) * (p[j + 1] + pi));
-            }
-            zhat[i] = Math.copySign(Math.sqrt(Math.abs(prod)), w[i]);
+            zhat[i] = loewnerWeight(p, w, nk, origin, tau, i);
         }
         return zhat;
+    }
+
+    /** ẑ_i of {@link #loewner} (a method of its own: called nk times per merge, it is compiled early). */
+    private static double loewnerWeight(double[] p, double[] w, int nk, int[] origin, double[] tau, int i) {
+        double pi = p[i];
+        int last = nk - 1;
+        double prod = sigmaMinus(p, origin, tau, last, pi) * sigmaPlus(p, origin, tau, last, pi);
+        for (int j = 0; j < i; j++) {
+            prod *= sigmaMinus(p, origin, tau, j, pi) * sigmaPlus(p, origin, tau, j, pi)
+                    / ((p[j] - pi) * (p[j] + pi));
+        }
+        for (int j = i; j < last; j++) {
+            prod *= sigmaMinus(p, origin, tau, j, pi) * sigmaPlus(p, origin, tau, j, pi)
+                    / ((p[j + 1] - pi) * (p[j + 1] + pi));
+        }
+        return Math.copySign(Math.sqrt(Math.abs(prod)), w[i]);
     }
 
     /** σ_j − x, with σ_j = p[origin[j]] + tau[j]. */
@@ -763,15 +771,44 @@ final class BidiagonalDc {
      */
     private static void gatherRows(double[] roots, int rootsLd, double[] basis, int basisLd, int[] rootIndex,
             int[] arrowColumn, double[] dst, int dstLd, int rows) {
+        // Split into the columns taken from the roots and those taken from the basis, each a plain gather.
         int wanted = rootIndex.length;
-        for (int i = 0; i < rows; i++) {
-            int ro = i * rootsLd;
-            int bo = i * basisLd;
-            int o = i * dstLd;
-            for (int q = 0; q < wanted; q++) {
-                int ri = rootIndex[q];
-                dst[o + q] = ri >= 0 ? roots[ro + ri] : basis[bo + arrowColumn[q]];
+        int[] fromRoots = new int[wanted];
+        int[] rootsAt = new int[wanted];
+        int[] fromBasis = new int[wanted];
+        int[] basisAt = new int[wanted];
+        int nr = 0;
+        int nb = 0;
+        for (int q = 0; q < wanted; q++) {
+            if (rootIndex[q] >= 0) {
+                fromRoots[nr] = rootIndex[q];
+                rootsAt[nr++] = q;
+            } else {
+                fromBasis[nb] = arrowColumn[q];
+                basisAt[nb++] = q;
             }
+        }
+        for (int i = 0; i < rows; i++) {
+            gather(roots, i * rootsLd, fromRoots, dst, i * dstLd, rootsAt, nr);
+            gather(basis, i * basisLd, fromBasis, dst, i * dstLd, basisAt, nb);
+        }
+    }
+
+    /**
+     * dst[dstOff + q] = src[srcOff + idx[q]] for q &lt; count. The gathers of the merge are row by row through
+     * this one small method, which is called often enough to be compiled early (a loop nest inside each
+     * rarely-called caller would run in the slower tiers through the first update rounds).
+     */
+    private static void gather(double[] src, int srcOff, int[] idx, double[] dst, int dstOff, int count) {
+        for (int q = 0; q < count; q++) {
+            dst[dstOff + q] = src[srcOff + idx[q]];
+        }
+    }
+
+    /** dst[dstOff + at[q]] = src[srcOff + idx[q]] for q &lt; count. */
+    private static void gather(double[] src, int srcOff, int[] idx, double[] dst, int dstOff, int[] at, int count) {
+        for (int q = 0; q < count; q++) {
+            dst[dstOff + at[q]] = src[srcOff + idx[q]];
         }
     }
 

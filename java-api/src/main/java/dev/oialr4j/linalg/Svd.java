@@ -1,7 +1,6 @@
 package dev.oialr4j.linalg;
 
 import dev.oialr4j.tensor.Tensor;
-import java.util.Arrays;
 import java.util.function.ToIntFunction;
 
 /**
