@@ -155,12 +155,8 @@ final class BidiagonalDc {
         int nk = f.nKept;
 
         // Roots of the secular equation, relative to their nearer pole.
-        double[] poles = new double[nk];
-        double[] w = new double[nk];
-        for (int t = 0; t < nk; t++) {
-            poles[t] = arrow.dv[f.kept[t]];
-            w[t] = arrow.z[f.kept[t]];
-        }
+        double[] poles = f.keptValues(arrow.dv);
+        double[] w = f.keptValues(arrow.z);
         int[] origin = new int[nk];
         double[] tau = new double[nk];
         Parallel.RangeBody roots = (j0, j1) -> {
@@ -190,21 +186,10 @@ final class BidiagonalDc {
         }
 
         // Every value of B: the roots, then the deflated values; and which of them get vectors.
-        double[] values = new double[n];
-        for (int j = 0; j < nk; j++) {
-            values[j] = (poles[origin[j]] + tau[j]) * scale;
-        }
-        for (int t = 0; t < f.nDeflated; t++) {
-            values[nk + t] = f.deflatedValue[t] * scale;
-        }
-        Selection sel = select(values, rank);
+        Selection sel = select(f.values(poles, origin, tau, n, scale), rank);
         int[] pick = sel.columns();
-        int wanted = pick.length;
-        int[] rootIndex = new int[wanted];
-        int nr = 0;
-        for (int q = 0; q < wanted; q++) {
-            rootIndex[q] = pick[q] < nk ? nr++ : -1;
-        }
+        int[] rootIndex = rootIndex(pick, nk);
+        int nr = rootsPicked(rootIndex);
         double[] umSel = rank == null ? um : selectColumns(um, nk, pick, rootIndex, nr);
         double[] vmSel = rank == null ? vm : selectColumns(vm, nk, pick, rootIndex, nr);
         return arrow.lift(f, umSel, vmSel, nr, rootIndex, pick, sel.values(), rank);
@@ -259,34 +244,27 @@ final class BidiagonalDc {
             int c1 = m.c1;
             int c2 = n2 + sqre;
             m.left[k * n] = 1;
-            for (int j = 0; j < k; j++) {
-                m.dv[1 + j] = top.s[j];
-                m.z[1 + j] = alpha * top.y[k * c1 + j];
-                m.leftTop[1 + j] = true;
-                m.rightTop[1 + j] = true;
-            }
-            for (int j = 0; j < n2; j++) {
-                m.dv[k + 1 + j] = bot.s[j];
-                m.z[k + 1 + j] = beta * bot.y[j];
-                m.leftBot[k + 1 + j] = true;
-                m.rightBot[k + 1 + j] = true;
-            }
+            m.entries(1, top.s, top.y, k * c1, alpha, k, m.leftTop, m.rightTop);
+            m.entries(k + 1, bot.s, bot.y, 0, beta, n2, m.leftBot, m.rightBot);
             // The blocks' vectors, row by row (contiguous copies): upper ones in arrow columns 1..k, lower
             // ones in k+1..n−1.
-            for (int i = 0; i < k; i++) {
-                System.arraycopy(top.x, i * k, m.left, i * n + 1, k);
-            }
-            for (int i = 0; i < n2; i++) {
-                System.arraycopy(bot.x, i * n2, m.left, (k + 1 + i) * n + k + 1, n2);
-            }
-            for (int i = 0; i < c1; i++) {
-                System.arraycopy(top.y, i * c1, m.right, i * n + 1, k);
-            }
-            for (int i = 0; i < c2; i++) {
-                System.arraycopy(bot.y, i * c2, m.right, (c1 + i) * n + k + 1, n2);
-            }
+            copyRows(top.x, k, m.left, 1, n, k, k);
+            copyRows(bot.x, n2, m.left, (k + 1) * n + k + 1, n, n2, n2);
+            copyRows(top.y, c1, m.right, 1, n, c1, k);
+            copyRows(bot.y, c2, m.right, c1 * n + k + 1, n, c2, n2);
             m.nullColumns(top, bot, alpha, beta, c2);
             return m;
+        }
+
+        /** A block's values and weights (its null vector's row y[yOff..] times w) at arrow indices from.. */
+        private void entries(int from, double[] values, double[] y, int yOff, double w, int count, boolean[] leftFlag,
+                boolean[] rightFlag) {
+            for (int j = 0; j < count; j++) {
+                dv[from + j] = values[j];
+                z[from + j] = w * y[yOff + j];
+                leftFlag[from + j] = true;
+                rightFlag[from + j] = true;
+            }
         }
 
         /**
@@ -481,6 +459,27 @@ final class BidiagonalDc {
             deflated = new int[n];
             deflatedValue = new double[n];
         }
+
+        /** a[kept[t]] for each kept index t. */
+        double[] keptValues(double[] a) {
+            double[] out = new double[nKept];
+            for (int t = 0; t < nKept; t++) {
+                out[t] = a[kept[t]];
+            }
+            return out;
+        }
+
+        /** Every value of B, unscaled: the roots (σ_j = poles[origin[j]] + tau[j]), then the deflated values. */
+        double[] values(double[] poles, int[] origin, double[] tau, int n, double scale) {
+            double[] values = new double[n];
+            for (int j = 0; j < nKept; j++) {
+                values[j] = (poles[origin[j]] + tau[j]) * scale;
+            }
+            for (int t = 0; t < nDeflated; t++) {
+                values[nKept + t] = deflatedValue[t] * scale;
+            }
+            return values;
+        }
     }
 
     /** Arrow indices 1..n−1 ordered by their value, ascending (stable). */
@@ -513,6 +512,25 @@ final class BidiagonalDc {
             vm[t * nk + j] *= vs;
             um[t * nk + j] *= us;
         }
+    }
+
+    /** For each picked value, its column among the picked roots (in order), or −1 for a deflated value. */
+    private static int[] rootIndex(int[] pick, int nk) {
+        int[] rootIndex = new int[pick.length];
+        int nr = 0;
+        for (int q = 0; q < pick.length; q++) {
+            rootIndex[q] = pick[q] < nk ? nr++ : -1;
+        }
+        return rootIndex;
+    }
+
+    /** How many of the picked values are roots (entries ≥ 0 of rootIndex). */
+    private static int rootsPicked(int[] rootIndex) {
+        int nr = 0;
+        for (int ri : rootIndex) {
+            nr += ri >= 0 ? 1 : 0;
+        }
+        return nr;
     }
 
     /** Columns of m (nk × nk) for the picked roots, as an nk × nr matrix; rootIndex[q] < 0 skips pick q. */
@@ -802,6 +820,13 @@ final class BidiagonalDc {
     private static void gather(double[] src, int srcOff, int[] idx, double[] dst, int dstOff, int count) {
         for (int q = 0; q < count; q++) {
             dst[dstOff + q] = src[srcOff + idx[q]];
+        }
+    }
+
+    /** rows rows of len entries from src (row stride srcLd, from 0) to dst (from dstOff, row stride dstLd). */
+    private static void copyRows(double[] src, int srcLd, double[] dst, int dstOff, int dstLd, int rows, int len) {
+        for (int i = 0; i < rows; i++) {
+            System.arraycopy(src, i * srcLd, dst, dstOff + i * dstLd, len);
         }
     }
 
