@@ -26,15 +26,15 @@ import java.util.function.ToIntFunction;
  * working precision, and the blocks' vectors are multiplied by them, keeping apart the rows that only
  * one block touches.
  *
- * <p>Blocks of at most {@value #LEAF} rows go to {@link BidiagonalQr} (an extra column is handled as a
- * zero row appended below, whose left vector the QR leaves untouched). Results do not depend on the
- * number of threads.
+ * <p>The split goes down to single rows, whose decomposition is closed form (1×1, or 1×2 with its null
+ * vector); the merges of small blocks cost no more than a bidiagonal QR of the leaves did, and keeping
+ * one algorithm means fewer methods for the JIT to compile before an SVD runs at full speed (the QR of
+ * 32-row leaves and its rotation batches were a large share of C2's work in a training run's first
+ * update rounds). Results do not depend on the number of threads.
  */
 final class BidiagonalDc {
 
     private static final double EPS = Math.ulp(1.0);
-    /** Largest block solved by the bidiagonal QR. */
-    static final int LEAF = 32;
     /** Blocks from this size run their two halves, roots and products on the shared pool. */
     private static final int PARALLEL_MIN = 192;
     private static final Parallel POOL = Parallel.common();
@@ -64,8 +64,9 @@ final class BidiagonalDc {
      * a caller lifting them through reflectors does a share rank/n of that work.
      */
     static Node solveLeading(double[] d, double[] e, int n, ToIntFunction<double[]> rank) {
-        if (n <= LEAF) {
-            Node all = leaf(d, 0, e, n, 0);
+        if (n <= 1) {
+            // No merge to select in: select here.
+            Node all = solve(d, 0, e, n, 0, null);
             Selection sel = select(all.s(), rank);
             int[] order = sel.columns();
             double[] x = new double[n * order.length];
@@ -81,8 +82,12 @@ final class BidiagonalDc {
 
     /** The block with diagonal d[off..off+n) and super-diagonal e[off..off+n−1+sqre). */
     private static Node solve(double[] d, int off, double[] e, int n, int sqre, ToIntFunction<double[]> rank) {
-        if (n <= LEAF) {
-            return leaf(d, off, e, n, sqre);
+        if (n == 0) {
+            // An empty block; with sqre = 1 its single column is its null vector.
+            return new Node(0, sqre, new double[0], new double[0], identity(sqre), 0);
+        }
+        if (n == 1) {
+            return single(d[off], sqre == 1 ? e[off] : 0, sqre);
         }
         int k = n / 2;
         int n2 = n - k - 1;
@@ -97,33 +102,16 @@ final class BidiagonalDc {
         return merge(parts[0], parts[1], d[off + k], e[off + k], n, sqre, rank);
     }
 
-    /** A small block by the bidiagonal QR; an extra column becomes a square block with a zero row below. */
-    private static Node leaf(double[] d, int off, double[] e, int n, int sqre) {
-        int size = n + sqre;
-        double[] s = new double[size];
-        double[] f = new double[size];
-        System.arraycopy(d, off, s, 0, n);
-        System.arraycopy(e, off, f, 0, size - 1);
-        double[] ut = identity(size);
-        double[] vt = identity(size);
-        BidiagonalQr.solve(s, f, size, ut, size, vt, size);
-        if (sqre == 1 && (ut[n * size + n] != 1.0 || s[n] != 0.0)) {
-            // The zero last row is split off first (the QR's kase 1) and its row of Uᵀ never rotated.
-            throw new IllegalStateException("bidiagonal QR did not keep the appended zero row apart");
+    /** A 1×1 block (d) or, for sqre = 1, the 1×2 block (d e): closed form. */
+    private static Node single(double d, double e, int sqre) {
+        if (sqre == 0) {
+            return new Node(1, 0, new double[] {Math.abs(d)}, new double[] {d < 0 ? -1 : 1}, new double[] {1}, 1);
         }
-        double[] x = new double[n * n];
-        for (int j = 0; j < n; j++) {
-            for (int i = 0; i < n; i++) {
-                x[i * n + j] = ut[j * size + i];
-            }
-        }
-        double[] y = new double[size * size];
-        for (int j = 0; j < size; j++) {
-            for (int i = 0; i < size; i++) {
-                y[i * size + j] = vt[j * size + i];
-            }
-        }
-        return new Node(n, sqre, Arrays.copyOf(s, n), x, y, n);
+        double sigma = VectorOps.hypot(d, e);
+        double c = sigma == 0 ? 1 : d / sigma;
+        double sn = sigma == 0 ? 0 : e / sigma;
+        // Right vectors as columns: (c, sn) for σ, (−sn, c) spans the null space.
+        return new Node(1, 1, new double[] {sigma}, new double[] {1}, new double[] {c, -sn, sn, c}, 1);
     }
 
     private static double[] identity(int n) {

@@ -19,13 +19,14 @@ class BidiagonalDcTest {
     private static final double TOL = 1e-13;
 
     @ParameterizedTest(name = "n = {0}")
-    @ValueSource(ints = {33, 34, 64, 65, 100, 191, 192, 257, 600})
+    // 1-8: every shape of a small split tree (single rows, 1×2 blocks, empty lower blocks).
+    @ValueSource(ints = {1, 2, 3, 4, 5, 6, 7, 8, 33, 34, 64, 65, 100, 191, 192, 257, 600})
     void randomBidiagonals(int n) {
         check("gaussian", n, (d, e) -> fill(new Random(n), d, e, 1.0, 1.0));
     }
 
     @ParameterizedTest(name = "n = {0}")
-    @ValueSource(ints = {40, 97, 300})
+    @ValueSource(ints = {3, 5, 40, 97, 300})
     void adversarialBidiagonals(int n) {
         Random rnd = new Random(1000 + n);
         // Zeros on the diagonal, including the split rows of the first levels.
@@ -94,7 +95,7 @@ class BidiagonalDcTest {
     }
 
     @ParameterizedTest(name = "n = {0}")
-    @ValueSource(ints = {20, 100, 257})
+    @ValueSource(ints = {1, 2, 3, 20, 100, 257})
     void leadingVectorsAreTheFullDecompositionsColumns(int n) {
         Random rnd = new Random(300 + n);
         double[] d = new double[n];
