@@ -177,7 +177,7 @@ final class BidiagonalDc {
         Selection sel = select(f.values(poles, origin, tau, n, scale), rank);
         int[] pick = sel.columns();
         int[] rootIndex = rootIndex(pick, nk);
-        int nr = rootsPicked(rootIndex);
+        int nr = rootIndex.length == 0 ? 0 : Arrays.stream(rootIndex).max().getAsInt() + 1; // roots numbered 0..nr−1
         double[] umSel = rank == null ? um : selectColumns(um, nk, pick, rootIndex, nr);
         double[] vmSel = rank == null ? vm : selectColumns(vm, nk, pick, rootIndex, nr);
         return arrow.lift(f, umSel, vmSel, nr, rootIndex, pick, sel.values(), rank);
@@ -337,24 +337,19 @@ final class BidiagonalDc {
                 z[0] = z[0] < 0 ? -tol : tol;
             }
             Deflation f = new Deflation(n);
-            f.kept[f.nKept++] = 0;
+            f.keep(0);
             for (int a : ascending) {
-                if (Math.abs(z[a]) <= tol) {
-                    f.deflated[f.nDeflated] = a;
-                    f.deflatedValue[f.nDeflated++] = dv[a];
-                    continue;
-                }
                 int last = f.kept[f.nKept - 1];
-                if (last == 0 && dv[a] <= tol) {
-                    f.deflated[f.nDeflated] = a;
-                    f.deflatedValue[f.nDeflated++] = intoNullColumn(a);
+                if (Math.abs(z[a]) <= tol) {
+                    f.deflate(a, dv[a]);
+                } else if (last == 0 && dv[a] <= tol) {
+                    f.deflate(a, intoNullColumn(a));
                 } else if (last != 0 && dv[a] - dv[last] <= tol) {
                     mergePair(last, a);
-                    f.deflated[f.nDeflated] = last;
-                    f.deflatedValue[f.nDeflated++] = dv[last];
+                    f.deflate(last, dv[last]);
                     f.kept[f.nKept - 1] = a;
                 } else {
-                    f.kept[f.nKept++] = a;
+                    f.keep(a);
                 }
             }
             return f;
@@ -448,6 +443,15 @@ final class BidiagonalDc {
             deflatedValue = new double[n];
         }
 
+        void keep(int a) {
+            kept[nKept++] = a;
+        }
+
+        void deflate(int a, double value) {
+            deflated[nDeflated] = a;
+            deflatedValue[nDeflated++] = value;
+        }
+
         /** a[kept[t]] for each kept index t. */
         double[] keptValues(double[] a) {
             double[] out = new double[nKept];
@@ -510,15 +514,6 @@ final class BidiagonalDc {
             rootIndex[q] = pick[q] < nk ? nr++ : -1;
         }
         return rootIndex;
-    }
-
-    /** How many of the picked values are roots (entries ≥ 0 of rootIndex). */
-    private static int rootsPicked(int[] rootIndex) {
-        int nr = 0;
-        for (int ri : rootIndex) {
-            nr += ri >= 0 ? 1 : 0;
-        }
-        return nr;
     }
 
     /** Columns of m (nk × nk) for the picked roots, as an nk × nr matrix; rootIndex[q] < 0 skips pick q. */
